@@ -1,0 +1,107 @@
+"""Shared validation, dtype policy and channel-axis handling.
+
+Every public function casts once at entry with :func:`float_dtype` and validates with the helpers here, so
+error messages name the parameter, the value and what is allowed, in one consistent wording.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "DeconvkitError",
+    "float_dtype",
+    "as_float_array",
+    "check_psf",
+    "move_channels_first",
+    "restore_channel_axis",
+    "MAX_PIXELS",
+]
+
+# A sanity cap for one image/stack (about 4 GiB of float32). Larger data goes through deconvkit.scale.
+MAX_PIXELS = 2**30
+
+
+class DeconvkitError(ValueError):
+    """Invalid input to a deconvkit function (a ValueError, so callers can catch either)."""
+
+
+def float_dtype(dtype) -> np.dtype:
+    """Working dtype for an input dtype: float32 and float16 -> float32, everything else -> float64.
+
+    This is scikit-image's ``_supported_float_type`` rule: float32 is accurate enough for deconvolution and
+    twice as fast, so it is preserved; integers are promoted to float64 because they carry no precision hint.
+
+    >>> float_dtype(np.float32), float_dtype(np.uint8), float_dtype(np.float16)
+    (dtype('float32'), dtype('float64'), dtype('float32'))
+    """
+    dtype = np.dtype(dtype)
+    if dtype in (np.float16, np.float32):
+        return np.dtype(np.float32)
+    if dtype.kind == "c":
+        raise DeconvkitError(f"complex input (dtype {dtype}) is not supported; pass a real array")
+    return np.dtype(np.float64)
+
+
+def as_float_array(array, name: str = "image", *, ndim: tuple[int, ...] | None = None,
+                   dtype=None) -> np.ndarray:
+    """Validate ``array`` and return it as a float array (no copy when already of the right dtype).
+
+    Raises :class:`DeconvkitError` for empty, non-finite, wrongly-dimensioned or absurdly large input.
+    """
+    if not isinstance(array, np.ndarray):
+        try:
+            array = np.asarray(array)
+        except Exception as exc:  # pragma: no cover - exotic objects
+            raise DeconvkitError(f"{name} must be array-like, got {type(array).__name__}") from exc
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise DeconvkitError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+    if array.size == 0:
+        raise DeconvkitError(f"{name} is empty (shape {array.shape})")
+    if ndim is not None and array.ndim not in ndim:
+        allowed = " or ".join(f"{d}-D" for d in ndim)
+        raise DeconvkitError(f"{name} must be {allowed}, got {array.ndim}-D with shape {array.shape}")
+    if array.size > MAX_PIXELS:
+        raise DeconvkitError(
+            f"{name} has {array.size} elements, more than the in-memory limit {MAX_PIXELS}; "
+            "use deconvkit.scale for larger-than-memory data")
+    out = array.astype(dtype or float_dtype(array.dtype), copy=False)
+    if not np.isfinite(out).all():
+        raise DeconvkitError(f"{name} contains NaN or Inf values")
+    return out
+
+
+def check_psf(psf, ndim: int, dtype, image_shape: tuple[int, ...] | None = None,
+              name: str = "psf") -> np.ndarray:
+    """Validate a PSF for a ``ndim``-D image and return it normalised to sum 1 in ``dtype``.
+
+    The PSF may have fewer dimensions than the image only if it is then broadcast by the caller; here it
+    must match ``ndim`` exactly. A zero-sum PSF cannot be normalised and is rejected rather than guessed at.
+    """
+    psf = as_float_array(psf, name, dtype=np.float64)
+    if psf.ndim != ndim:
+        raise DeconvkitError(f"{name} must be {ndim}-D to match the image, got shape {psf.shape}")
+    total = psf.sum()
+    if not np.isfinite(total) or abs(total) < 1e-12:
+        raise DeconvkitError(f"{name} sums to {total:g}; a PSF must have a positive sum")
+    if total < 0:
+        raise DeconvkitError(f"{name} sums to {total:g}; a PSF must have a positive sum")
+    if image_shape is not None and any(k > n for k, n in zip(psf.shape, image_shape)):
+        raise DeconvkitError(f"{name} shape {psf.shape} is larger than the image shape {tuple(image_shape)}")
+    return (psf / total).astype(dtype, copy=False)
+
+
+def move_channels_first(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
+    """Return a view with channels on axis 0 (a length-1 axis is added for grey images)."""
+    if channel_axis is None:
+        return image[np.newaxis]
+    if not -image.ndim <= channel_axis < image.ndim:
+        raise DeconvkitError(f"channel_axis={channel_axis} is out of range for an image of shape {image.shape}")
+    return np.moveaxis(image, channel_axis, 0)
+
+
+def restore_channel_axis(stack: np.ndarray, channel_axis: int | None) -> np.ndarray:
+    """Inverse of :func:`move_channels_first`."""
+    if channel_axis is None:
+        return stack[0]
+    return np.moveaxis(stack, 0, channel_axis)
