@@ -19,6 +19,7 @@ from ._shared import DeconvkitError
 
 SUBCOMMAND_MODULES = [
     "deconvkit._cli_restore",
+    "deconvkit._cli_blind",
     "deconvkit.transposed.cli",
     "deconvkit.nn.cli",
 ]

@@ -166,6 +166,7 @@ class NumpyBackend:
     abs = staticmethod(np.abs)
     sqrt = staticmethod(np.sqrt)
     exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
     sign = staticmethod(np.sign)
     conj = staticmethod(np.conj)
     real = staticmethod(np.real)
