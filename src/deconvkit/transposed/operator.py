@@ -1,0 +1,102 @@
+"""The convolution layer as a :class:`~deconvkit.operators.LinearOperator` (forward: conv, adjoint: its
+transpose), so the same adjoint checks and solvers apply to it as to the restoration blur operators."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._shared import DeconvkitError, float_dtype
+from ..operators import LinearOperator
+from .arithmetic import adjoint_output_padding, conv_spatial_shape, geometry
+from .functional import _prepare, conv_kernel, conv_matrix, conv_transpose_kernel
+
+__all__ = ["ConvOperator"]
+
+
+class ConvOperator(LinearOperator):
+    """``A = conv(., weight, stride, padding, dilation, groups)`` on inputs of ``input_shape``.
+
+    ``A.adjoint`` is the transposed convolution cropped back onto ``input_shape``: for integer padding this is
+    ``conv_transpose(y, weight, stride=..., padding=..., output_padding=a)`` with ``a`` from
+    :func:`~deconvkit.transposed.adjoint_output_padding`; for ``padding="same"`` (asymmetric) it crops the
+    extra zero from the same side that ``conv`` padded.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(C_in, *spatial)`` or ``(N, C_in, *spatial)``. Any further leading axes of the arrays passed to
+        :meth:`forward` / :meth:`adjoint` are treated as extra batch axes.
+    weight : array_like
+        ``(C_out, C_in / groups, *kernel_size)``.
+    stride, padding, dilation, groups
+        As in :func:`~deconvkit.transposed.conv`.
+    dtype : dtype, optional
+        Working dtype (default: from the weight, float32 stays float32).
+
+    Examples
+    --------
+    >>> from deconvkit.testing import dottest
+    >>> op = ConvOperator((2, 9, 9), np.ones((3, 2, 3, 3)), stride=2, padding=1)
+    >>> op.shape_out
+    (3, 5, 5)
+    >>> bool(dottest(op) < 1e-10)
+    True
+    """
+
+    def __init__(self, input_shape, weight, stride=1, padding=0, dilation=1, groups=1, dtype=None):
+        weight = np.asarray(weight)
+        dtype = float_dtype(weight.dtype if dtype is None else dtype)
+        ndim = weight.ndim - 2
+        input_shape = tuple(int(n) for n in input_shape)
+        if ndim not in (1, 2, 3) or len(input_shape) not in (ndim + 1, ndim + 2):
+            raise DeconvkitError(
+                f"input_shape must be (C_in, *spatial) or (N, C_in, *spatial) matching a weight of shape "
+                f"{weight.shape}, got {input_shape}")
+        probe = np.zeros(input_shape[-ndim - 1:-ndim] + (1,) * ndim, dtype=dtype)
+        _, self.weight, _, _, _ = _prepare(probe, weight.astype(dtype), None, ndim, transposed=False,
+                                           groups=groups, name="conv")
+        self.ndim_spatial = ndim
+        self.groups = groups
+        self.geometry = geometry(ndim, self.weight.shape[2:], stride, padding, dilation)
+        spatial = input_shape[-ndim:]
+        out_spatial = conv_spatial_shape(spatial, self.weight.shape[2:], self.geometry)
+        output_shape = input_shape[:-ndim - 1] + (self.weight.shape[0],) + out_spatial
+        super().__init__(input_shape, output_shape, dtype)
+        self.padding = padding
+
+    @property
+    def output_padding(self) -> tuple[int, ...]:
+        """The ``output_padding`` a public ``conv_transpose`` call needs to be this operator's adjoint."""
+        geo = self.geometry
+        return adjoint_output_padding(self.shape_in[-self.ndim_spatial:], self.weight.shape[2:], geo.stride,
+                                      geo.pad_before, geo.dilation)
+
+    def _batched(self, array, trailing):
+        """Fold every axis before (channels, *spatial) into one batch axis."""
+        core = trailing[-self.ndim_spatial - 1:]
+        return np.ascontiguousarray(array, dtype=self.dtype).reshape((-1,) + core)
+
+    def _forward(self, x):
+        lead = x.shape[:x.ndim - len(self.shape_in)]
+        flat = self._batched(x, self.shape_in)
+        out_spatial = self.shape_out[-self.ndim_spatial:]
+        y = conv_kernel(flat, self.weight, self.geometry, self.groups, out_spatial)
+        return y.reshape(lead + self.shape_out)
+
+    def _adjoint(self, y):
+        lead = y.shape[:y.ndim - len(self.shape_out)]
+        flat = self._batched(y, self.shape_out)
+        in_spatial = self.shape_in[-self.ndim_spatial:]
+        x = conv_transpose_kernel(flat, self.weight, self.geometry, self.groups, in_spatial)
+        return x.reshape(lead + self.shape_in)
+
+    def matrix(self):
+        """The sparse matrix of the operator (:func:`~deconvkit.transposed.conv_matrix`)."""
+        geo = self.geometry
+        padding = self.padding if isinstance(self.padding, str) else geo.pad_before
+        return conv_matrix(self.shape_in, self.weight, geo.stride, padding, geo.dilation, self.groups)
+
+    def __repr__(self):
+        geo = self.geometry
+        return (f"ConvOperator({self.shape_in} -> {self.shape_out}, kernel {self.weight.shape[2:]}, "
+                f"stride {geo.stride}, padding {self.padding!r}, dilation {geo.dilation}, groups {self.groups})")
