@@ -44,7 +44,7 @@ def richardson_lucy(problem, *, iterations=None, accelerate=True, damping=None, 
     bk = problem.backend
     observed = problem.observed()
     low = float(bk.to_numpy(observed).min())
-    offset = -low + 1e-3 * max(float(bk.to_numpy(observed).max()) - low, 1e-12) if low <= 0 else 0.0
+    offset = -low if low < 0 else 0.0
     observed = observed + offset if offset else observed
     scale = float(bk.to_numpy(observed).max())
     floor = (1e-12 if eps is None else float(eps)) * scale
