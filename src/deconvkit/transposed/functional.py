@@ -11,12 +11,12 @@ Fast paths (no Python loop per pixel, no ``np.add.at``):
   the input is copied into a column buffer; one batched BLAS matrix product with the weights then gives
   every output pixel.
 * ``conv_transpose``: col2im. One batched BLAS product ``W^T @ x`` gives, for every input pixel, its scaled
-  kernel copy; then each tap's plane is added into the output with a single strided slice assignment.
-  Within one tap the destinations are distinct (they are ``stride`` apart), so plain ``+=`` is exact.
+  kernel copy; then each tap's plane is added, as one contiguous shifted block, into one of the ``s^d``
+  stride phases of the output (the sub-pixel decomposition), and the phases are interleaved at the end.
+  Within one tap the destinations are distinct, so plain ``+=`` is exact.
 
 Padding is never materialised: each tap's slice is clipped to the positions that fall inside the input (for
-``conv``) or inside the cropped output (for ``conv_transpose``), which is the same index arithmetic in both
-directions (:func:`_tap_window`).
+``conv``, :func:`_tap_window`) or inside the cropped output (for ``conv_transpose``).
 """
 
 from __future__ import annotations
@@ -189,22 +189,47 @@ def conv_transpose_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> n
 
     The output is the window ``[pad_before, pad_before + out_shape)`` of the full scatter, so the same code
     serves PyTorch's symmetric padding plus ``output_padding`` and the asymmetric adjoint of ``"same"``.
+
+    Sub-pixel bookkeeping: tap ``t`` sends input pixel ``j`` to output ``o = j s + t d - pad_before``. Writing
+    ``t d - pad_before = shift * s + phase`` (``0 <= phase < s``), that is position ``q = j + shift`` of the
+    *phase* sub-grid ``o = q s + phase``. Each tap therefore adds one contiguous, shifted block into one of
+    the ``s^d`` phase grids (fast, SIMD-friendly additions instead of strided ones), and each phase grid is
+    interleaved into the output once at the end (the pixel-shuffle step).
     """
     n_batch, in_channels = x.shape[:2]
     out_per_group = weight.shape[1]
+    out_channels = groups * out_per_group
     kernel = weight.shape[2:]
     taps = math.prod(kernel)
     in_per_group = in_channels // groups
     spatial = x.shape[2:]
     matrix = weight.reshape(groups, in_per_group, out_per_group * taps).transpose(0, 2, 1)
     columns = np.matmul(matrix, x.reshape(n_batch, groups, in_per_group, math.prod(spatial)))
-    columns = columns.reshape((n_batch, groups * out_per_group, taps) + tuple(spatial))
-    out = np.zeros((n_batch, groups * out_per_group) + tuple(out_shape), dtype=x.dtype)
+    columns = columns.reshape((n_batch, out_channels, taps) + tuple(spatial))
+    out = np.zeros((n_batch, out_channels) + tuple(out_shape), dtype=x.dtype)
+    unit_stride = all(s == 1 for s in geo.stride)
+    phases = {}
     for index, tap in enumerate(tap_offsets(kernel)):
-        windows = _tap_windows(tap, geo, spatial, out_shape)
-        if windows is not None:
-            in_window, out_window = windows
-            out[out_window] += columns[:, :, index][in_window]
+        phase, source, target = [], [], []
+        for t, s, b, d, n, o in zip(tap, geo.stride, geo.pad_before, geo.dilation, spatial, out_shape):
+            shift, r = divmod(int(t) * d - b, s)
+            grid = len(range(r, o, s))          # size of this phase's sub-grid along the axis
+            first, stop = max(0, -shift), min(n, grid - shift)
+            if first >= stop:
+                break
+            phase.append(r)
+            source.append(slice(first, stop))
+            target.append(slice(first + shift, stop + shift))
+        else:
+            phase = tuple(phase)
+            if phase not in phases:
+                phases[phase] = out if unit_stride else np.zeros(
+                    (n_batch, out_channels) + tuple(len(range(r, o, s)) for r, o, s in
+                                                    zip(phase, out_shape, geo.stride)), dtype=x.dtype)
+            phases[phase][(Ellipsis, *target)] += columns[:, :, index][(Ellipsis, *source)]
+    if not unit_stride:
+        for phase, grid in phases.items():
+            out[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, geo.stride)))] = grid
     return out
 
 
