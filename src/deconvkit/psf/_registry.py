@@ -1,0 +1,283 @@
+"""The PSF model registry: one place that knows every model, its parameters and how to parse a CLI spec.
+
+A model is a function that returns a PSF array, registered with :func:`register_psf`. Adding a model means
+adding one module to :mod:`deconvkit.psf` that decorates its function; the package imports every module in
+its folder, so the CLI ``--psf`` option, :func:`parse` and :func:`available` pick it up without other edits.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .._shared import DeconvkitError
+
+__all__ = ["Param", "PSFModel", "register_psf", "available", "parse", "load", "check_scalar",
+           "PSF_FILE_EXTENSIONS", "MAX_PSF_EXTENT"]
+
+# A PSF wider than this is almost certainly a typo (``length=15000``) and would allocate gigabytes.
+MAX_PSF_EXTENT = 1000.0
+
+PSF_FILE_EXTENSIONS = (".png", ".tif", ".tiff", ".npy", ".jpg", ".jpeg")
+
+# Measured PSFs often carry small negative values from background subtraction; up to this fraction of the
+# positive mass they are clipped (with a warning). More than that means the file is not a PSF at all.
+NEGATIVE_MASS_TOLERANCE = 0.01
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a PSF model as the CLI sees it.
+
+    ``sequence=True`` lets the spec give several comma-separated values (``sigma=1.5,2``), passed to the
+    model as a tuple.
+    """
+
+    name: str
+    kind: type = float
+    default: object = _REQUIRED
+    help: str = ""
+    sequence: bool = False
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+    def usage(self) -> str:
+        value = f"<{self.kind.__name__}{',...' if self.sequence else ''}>"
+        if self.required:
+            return f"{self.name}={value}"
+        return f"[{self.name}={'auto' if self.default is None else self.default}]"
+
+    def convert(self, text: str, model: str):
+        try:
+            if self.kind is int:
+                value = float(text)
+                if not value.is_integer():
+                    raise ValueError
+                return int(value)
+            return self.kind(text)
+        except ValueError:
+            raise DeconvkitError(
+                f"PSF {model}: parameter {self.name}={text!r} is not a valid {self.kind.__name__}") from None
+
+
+@dataclass(frozen=True)
+class PSFModel:
+    """A registered PSF model: its name, the function that builds it and its parameters."""
+
+    name: str
+    function: Callable[..., np.ndarray]
+    params: tuple[Param, ...]
+    summary: str = ""
+    aliases: tuple[str, ...] = field(default=())
+
+    def usage(self) -> str:
+        """The spec syntax, e.g. ``motion:length=<float>,[angle=0.0]``."""
+        return f"{self.name}:" + ",".join(p.usage() for p in self.params)
+
+    def __call__(self, **kwargs) -> np.ndarray:
+        return self.function(**kwargs)
+
+
+_MODELS: dict[str, PSFModel] = {}
+
+
+def register_psf(name: str, params, *, aliases=()):
+    """Decorator registering a PSF model function under ``name`` (and optional ``aliases``).
+
+    Parameters
+    ----------
+    name : str
+        The spec name (``motion`` in ``motion:length=15``); lower case, no ``:`` or ``,``.
+    params : sequence of Param
+        The keyword parameters the function accepts from a spec, in positional order.
+    aliases : sequence of str
+        Other names accepted in a spec (``disk`` for ``defocus``).
+
+    Examples
+    --------
+    >>> @register_psf("box_example", params=[Param("size", int)])
+    ... def box_example(size):
+    ...     return np.full((size, size), 1.0 / size**2)
+    >>> parse("box_example:size=3").shape
+    (3, 3)
+    >>> _ = _MODELS.pop("box_example")
+    """
+    names = (name, *aliases)
+    for key in names:
+        if not key or key != key.lower() or any(c in key for c in ":,= "):
+            raise ValueError(f"invalid PSF model name {key!r}")
+        if key in _MODELS and _MODELS[key].name != name:
+            raise ValueError(f"PSF model name {key!r} is already registered")
+
+    def decorator(function):
+        summary = (function.__doc__ or "").strip().splitlines()
+        model = PSFModel(name, function, tuple(params), summary[0] if summary else "", tuple(aliases))
+        for key in names:
+            _MODELS[key] = model
+        return function
+
+    return decorator
+
+
+def available() -> dict[str, PSFModel]:
+    """The registered PSF models by name (aliases left out), in registration order.
+
+    Each :class:`PSFModel` has ``params`` (name, type, default, help), ``summary`` and ``usage()`` for help
+    text, e.g. ``{name: model.usage() for name, model in available().items()}``.
+    """
+    return {name: model for name, model in _MODELS.items() if model.name == name}
+
+
+def _valid_names() -> str:
+    return ", ".join(available())
+
+
+def _parse_arguments(model: PSFModel, text: str) -> dict:
+    """Turn ``length=15,angle=30`` (or positional ``15,30``) into keyword arguments for ``model``.
+
+    A bare value after ``key=value`` extends that key's value when the parameter takes a sequence, which is
+    how ``sigma=1.5,2`` gives an anisotropic Gaussian.
+    """
+    by_name = {p.name: p for p in model.params}
+    values: dict[str, list[str]] = {}
+    last_key = None
+    positional = iter(model.params)
+    for token in (t.strip() for t in text.split(",")) if text.strip() else ():
+        if not token:
+            raise DeconvkitError(f"PSF spec {model.name}:{text} has an empty value; usage: {model.usage()}")
+        if "=" in token:
+            key, _, value = (s.strip() for s in token.partition("="))
+            if key not in by_name:
+                raise DeconvkitError(
+                    f"PSF {model.name} has no parameter {key!r}; usage: {model.usage()}")
+            if key in values:
+                raise DeconvkitError(f"PSF {model.name}: parameter {key!r} given twice")
+            values[key] = [value]
+            last_key = key
+        elif last_key is not None:
+            if not by_name[last_key].sequence:
+                raise DeconvkitError(
+                    f"PSF {model.name}: {token!r} has no name and {last_key!r} takes one value; "
+                    f"usage: {model.usage()}")
+            values[last_key].append(token)
+        else:
+            param = next(positional, None)
+            if param is None:
+                raise DeconvkitError(f"PSF {model.name}: too many values in {text!r}; usage: {model.usage()}")
+            values[param.name] = [token]
+    kwargs = {}
+    for param in model.params:
+        if param.name not in values:
+            if param.required:
+                raise DeconvkitError(
+                    f"PSF {model.name} needs parameter {param.name!r}; usage: {model.usage()}")
+            continue
+        converted = tuple(param.convert(v, model.name) for v in values[param.name])
+        kwargs[param.name] = converted if len(converted) > 1 else converted[0]
+    return kwargs
+
+
+def parse(spec) -> np.ndarray:
+    """Build a PSF from a CLI spec string or load it from a file.
+
+    Parameters
+    ----------
+    spec : str or path-like or ndarray
+        * ``NAME:key=value,key=value``, e.g. ``motion:length=15,angle=30``, ``defocus:radius=6``,
+          ``gaussian:sigma=2``. Values may also be positional in the order of :func:`available`
+          (``motion:15,30``). A sequence parameter takes several values: ``gaussian:sigma=1.5,2`` is
+          anisotropic (sigma 1.5 along rows, 2 along columns) and ``gaussian:sigma=1,1,3,ndim=3`` is 3-D.
+        * A path to a PNG, TIFF, JPEG or NPY file, loaded with :func:`load` (normalised to sum 1).
+        * An array, validated and normalised like a file.
+
+    Returns
+    -------
+    psf : ndarray of float64, sums to 1.
+
+    Raises
+    ------
+    DeconvkitError
+        Unknown model (the message lists the valid ones), bad or missing parameters, or an invalid PSF file.
+    FileNotFoundError
+        The spec names a PSF file that does not exist.
+    """
+    if isinstance(spec, np.ndarray):
+        return normalise(spec, "psf")
+    if isinstance(spec, os.PathLike):
+        return load(spec)
+    if not isinstance(spec, str):
+        raise DeconvkitError(f"psf spec must be a string, path or array, got {type(spec).__name__}")
+    text = spec.strip()
+    name, _, arguments = text.partition(":")
+    model = _MODELS.get(name.strip().lower())
+    if model is not None:
+        return model(**_parse_arguments(model, arguments))
+    if os.path.exists(text) or text.lower().endswith(PSF_FILE_EXTENSIONS):
+        return load(text)
+    raise DeconvkitError(
+        f"unknown PSF {name!r}: expected one of {_valid_names()} (e.g. motion:length=15,angle=30) "
+        f"or a path to a {'/'.join(e[1:].upper() for e in PSF_FILE_EXTENSIONS)} file")
+
+
+def normalise(psf, name: str = "psf") -> np.ndarray:
+    """Validate a measured PSF and scale it to sum 1 (float64).
+
+    Small negative values (total negative mass at most 1 % of the positive mass, typical of background
+    subtraction) are clipped to zero with a warning; more is rejected, as are NaN/Inf, empty and zero-sum
+    arrays.
+    """
+    psf = np.asarray(psf)
+    if psf.dtype == object or psf.dtype.kind not in "biuf":
+        raise DeconvkitError(f"{name} must be a real numeric array, got dtype {psf.dtype}")
+    if psf.size == 0:
+        raise DeconvkitError(f"{name} is empty (shape {psf.shape})")
+    psf = psf.astype(np.float64)
+    if not np.isfinite(psf).all():
+        raise DeconvkitError(f"{name} contains NaN or Inf values")
+    positive = psf[psf > 0].sum()
+    negative = -psf[psf < 0].sum()
+    if positive <= 0:
+        raise DeconvkitError(f"{name} has no positive values (sum {psf.sum():g}); a PSF must have a positive sum")
+    if negative > NEGATIVE_MASS_TOLERANCE * positive:
+        raise DeconvkitError(
+            f"{name} has negative values holding {negative / positive:.1%} of its positive mass "
+            f"(at most {NEGATIVE_MASS_TOLERANCE:.0%} is clipped); is it really a PSF?")
+    if negative > 0:
+        warnings.warn(f"{name}: clipped negative values ({negative / positive:.2%} of the mass) to zero",
+                      stacklevel=3)
+        psf = np.clip(psf, 0.0, None)
+    return psf / psf.sum()
+
+
+def load(path, name: str | None = None) -> np.ndarray:
+    """Load a PSF from a PNG/TIFF/JPEG/NPY file and normalise it to sum 1 (see :func:`normalise`).
+
+    Colour image files are averaged over their channels (alpha dropped). Integer files are scaled to [0, 1]
+    on read, which the normalisation then makes irrelevant.
+    """
+    from ..io import read_psf
+
+    return normalise(read_psf(path), name or f"PSF file {os.fspath(path)}")
+
+
+def check_scalar(value, name: str, *, minimum: float = 0.0, inclusive: bool = False,
+                 maximum: float = MAX_PSF_EXTENT) -> float:
+    """Return ``value`` as a finite float in the allowed range, or raise :class:`DeconvkitError` naming it."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DeconvkitError(f"{name} must be a number, got {value!r}") from None
+    low_ok = number >= minimum if inclusive else number > minimum
+    if not math.isfinite(number) or not low_ok or number > maximum:
+        low = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+        raise DeconvkitError(f"{name}={value!r} is out of range; allowed: finite, {low} and <= {maximum:g}")
+    return number
