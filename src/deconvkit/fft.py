@@ -135,12 +135,23 @@ class NumpyBackend:
 
     # --- transforms over the trailing ``ndim`` axes -------------------------------------------------
     def rfftn(self, x, shape, out=None):
+        """Real FFT over the trailing ``len(shape)`` axes (zero-padding ``x`` up to ``shape``).
+
+        float32 in -> complex64 out. ``out`` is accepted for interface compatibility with backends that
+        can write into a preallocated spectrum; ``scipy.fft`` always returns a fresh array.
+        """
         axes = tuple(range(-len(shape), 0))
         return scipy.fft.rfftn(x, s=shape, axes=axes, workers=self.workers)
 
-    def irfftn(self, spectrum, shape, out=None):
+    def irfftn(self, spectrum, shape, out=None, overwrite=False):
+        """Inverse of :meth:`rfftn` (real output of ``shape`` on the trailing axes).
+
+        ``overwrite=True`` lets the transform destroy ``spectrum`` (saves one spectrum-sized copy inside
+        pocketfft); use it only on a temporary.
+        """
         axes = tuple(range(-len(shape), 0))
-        result = scipy.fft.irfftn(spectrum, s=shape, axes=axes, workers=self.workers)
+        result = scipy.fft.irfftn(spectrum, s=shape, axes=axes, workers=self.workers,
+                                  overwrite_x=overwrite)
         if out is not None:
             out[...] = result
             return out
@@ -153,14 +164,39 @@ class NumpyBackend:
     def to_numpy(self, x) -> np.ndarray:
         return np.asarray(x)
 
+    @staticmethod
+    def item(x) -> float:
+        """A Python float from a backend scalar (a host synchronisation on GPU backends)."""
+        return float(x)
+
     def zeros(self, shape, dtype):
         return np.zeros(shape, dtype=dtype)
+
+    def empty(self, shape, dtype):
+        return np.empty(shape, dtype=dtype)
 
     def full(self, shape, value, dtype):
         return np.full(shape, value, dtype=dtype)
 
     def copy(self, x):
         return x.copy()
+
+    # --- in-place friendly arithmetic (``out=`` reuses a buffer: no allocation, no page faults) ------
+    @staticmethod
+    def multiply(x, y, out=None):
+        return np.multiply(x, y, out=out)
+
+    @staticmethod
+    def add(x, y, out=None):
+        return np.add(x, y, out=out)
+
+    @staticmethod
+    def subtract(x, y, out=None):
+        return np.subtract(x, y, out=out)
+
+    @staticmethod
+    def divide(x, y, out=None):
+        return np.divide(x, y, out=out)
 
     # --- element-wise --------------------------------------------------------------------------------
     abs = staticmethod(np.abs)
@@ -182,6 +218,10 @@ class NumpyBackend:
 
     @staticmethod
     def clip(x, lo, hi, out=None):
+        if isinstance(x, (int, float)):
+            # a Python scalar stays a Python float: np.clip would return np.float64, which (NEP 50)
+            # would silently upcast float32 arrays it multiplies
+            return float(min(max(x, lo), hi))
         return np.clip(x, lo, hi, out=out)
 
     @staticmethod
@@ -196,10 +236,16 @@ class NumpyBackend:
 
     @staticmethod
     def vdot(x, y) -> float:
+        """Real part of ``<x, y>`` as a backend scalar (a Python float here, a 0-d tensor on torch).
+
+        Backend scalars combine with arrays without changing their dtype and with Python numbers
+        through ``+ - * /``; use :meth:`item` where a Python float is really needed (a host sync on GPU).
+        """
         return float(np.vdot(x, y).real)
 
     @staticmethod
     def norm(x) -> float:
+        """Euclidean norm of all elements, as a backend scalar (see :meth:`vdot`)."""
         return float(np.linalg.norm(np.ravel(x)))
 
     # --- shifts along the trailing axes (finite differences) -----------------------------------------

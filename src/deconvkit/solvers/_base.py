@@ -66,12 +66,19 @@ class Problem:
             self._noise_sigma = float(np.median([estimate_noise(c) for c in self._host_data]))
         return self._noise_sigma
 
-    def extended(self):
+    def extended(self, cache: bool = True):
         """The data smoothly extended onto the whole domain (the "pad" strategy's input, and a good
-        starting point for iterative solvers)."""
-        if self._extended is None:
-            self._extended = self.backend.asarray(smooth_extend(self._host_data, self.domain, self.offset))
-        return self._extended
+        starting point for iterative solvers).
+
+        With ``cache=False`` a fresh array is returned and not kept (a starting point that the solver
+        overwrites: keeping it would cost one domain-sized array for the whole run).
+        """
+        if self._extended is not None:
+            return self.backend.copy(self._extended) if not cache else self._extended
+        extended = self.backend.asarray(smooth_extend(self._host_data, self.domain, self.offset))
+        if cache:
+            self._extended = extended
+        return extended
 
     @property
     def mask(self):
