@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import scipy.signal
 
 from ._shared import DeconvkitError
 
@@ -111,12 +112,8 @@ def _ssd_all_shifts(restored: np.ndarray, sharp_crop: np.ndarray, border: int, m
     region = restored[start:start + rows + 2 * max_int + 1, start:start + cols + 2 * max_int + 1]
     count = 2 * max_int + 1  # integer offsets -max_int .. max_int, as indices 0 .. 2*max_int
 
-    # Cross terms with the sharp crop for every integer offset.
-    correlation = np.empty((count, count))
-    for iy in range(count):
-        band = region[iy:iy + rows]
-        for ix in range(count):
-            correlation[iy, ix] = np.vdot(band[:, ix:ix + cols], sharp_crop)
+    # Cross terms with the sharp crop for every integer offset: one FFT correlation.
+    correlation = scipy.signal.fftconvolve(region, sharp_crop[::-1, ::-1], mode="valid")
 
     # Window sums of products of the restored image with itself at the 5 relative offsets bilinear needs.
     def products(dy, dx):
