@@ -253,3 +253,29 @@ def test_read_psf_averages_colour_and_drops_alpha(tmp_path):
     rgba = np.stack([grey, grey, grey, np.zeros_like(grey)], axis=-1)
     io.write_image(tmp_path / "k.png", rgba)
     np.testing.assert_allclose(io.read_psf(tmp_path / "k.png"), grey / 255, atol=1e-12)
+
+
+def test_nan_only_allowed_in_float_formats(tmp_path):
+    data = np.array([[0.1, np.nan], [np.inf, 0.5]], dtype=np.float32)
+    with pytest.raises(DeconvkitError, match="NaN"):
+        io.write_image(tmp_path / "a.png", data)
+    io.write_image(tmp_path / "a.tif", data)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "a.tif"), data)
+    assert sorted(os.listdir(tmp_path)) == ["a.tif"]
+
+
+def test_grey_alpha_png_round_trip(tmp_path):
+    data = integers(np.uint8, (5, 6, 2))
+    io.write_image(tmp_path / "la.png", data)
+    image, info = io.read_image(tmp_path / "la.png")
+    assert info.channel_axis == -1 and Image.open(tmp_path / "la.png").mode == "LA"
+    np.testing.assert_array_equal(np.rint(image * 255), data)
+
+
+def test_size_limit_checked_before_decoding(tmp_path, monkeypatch):
+    tifffile.imwrite(tmp_path / "big.tif", np.zeros((3, 8, 8), np.uint8), photometric="minisblack")
+    np.save(tmp_path / "big.npy", np.zeros((12, 12)))
+    monkeypatch.setattr(io, "MAX_PIXELS", 100)
+    for name in ("big.tif", "big.npy"):
+        with pytest.raises(DeconvkitError, match=f"{name} holds .* in-memory limit"):
+            io.read_image(tmp_path / name)

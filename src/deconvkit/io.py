@@ -20,6 +20,7 @@ Conventions
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import warnings
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._shared import DeconvkitError
+from ._shared import MAX_PIXELS, DeconvkitError
 
 __all__ = ["ImageInfo", "read_image", "write_image", "read_psf", "FORMATS"]
 
@@ -181,6 +182,7 @@ def _read_tiff_series(path: str, tifffile) -> tuple[np.ndarray, int | None]:
         if not series:
             raise DeconvkitError(f"cannot read {path}: not a valid TIFF file (no readable images)")
         first = series[0]
+        _check_size(path, first.shape, len(series))
         same = [s for s in series if s.shape == first.shape and s.dtype == first.dtype]
         if len(series) > 1 and len(same) == len(series) and len(first.shape) == 2:
             # Pages written one by one (no stack metadata) appear as one series each: stack them.
@@ -195,6 +197,14 @@ def _read_tiff_series(path: str, tifffile) -> tuple[np.ndarray, int | None]:
         data = np.moveaxis(data, axes.index("S"), -1)
         channel_axis = -1
     return data, channel_axis
+
+
+def _check_size(path: str, shape, count: int = 1) -> None:
+    # Checked before decoding, so a huge file fails fast instead of exhausting memory.
+    elements = math.prod(shape) * count
+    if elements > MAX_PIXELS:
+        raise DeconvkitError(f"{path} holds {elements} values, more than the in-memory limit {MAX_PIXELS}; "
+                             "use deconvkit.scale for larger-than-memory data")
 
 
 def _read_pillow(path: str, fmt: str) -> tuple[np.ndarray, int | None]:
@@ -260,7 +270,10 @@ def read_image(path, *, dtype=None) -> tuple[np.ndarray, ImageInfo]:
         if fmt == "tiff":
             data, channel_axis = _read_tiff(path)
         elif fmt == "npy":
-            data, channel_axis = np.load(path, allow_pickle=False), None
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+            _check_size(path, mapped.shape)
+            data, channel_axis = np.array(mapped), None
+            del mapped
         else:
             data, channel_axis = _read_pillow(path, fmt)
     except (DeconvkitError, MemoryError):
@@ -301,6 +314,9 @@ def _convert(array: np.ndarray, target: np.dtype) -> np.ndarray:
     if target.kind == "f":
         return _to_float(array, target)
     values = _to_float(array, np.float64) if array.dtype.kind in "biu" else array.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise DeconvkitError(f"the image contains NaN or Inf values, which {target} cannot store; "
+                             "write a float TIFF or clean the data first")
     info = np.iinfo(target)
     low = -1.0 if info.min < 0 else 0.0
     return np.rint(np.clip(values, low, 1.0) * info.max).astype(target)
@@ -384,7 +400,10 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
     _check_shape(fmt, array, path)
     target = _output_dtype(fmt, array, like, dtype)
     data = _convert(array, target)
-    channel_axis = getattr(like, "channel_axis", -1 if array.ndim == 3 and array.shape[-1] in (3, 4) else None)
+    if like is not None and getattr(like, "shape", None) == array.shape:
+        channel_axis = like.channel_axis
+    else:  # a last axis of 3 or 4 is colour; stacks have their image width last
+        channel_axis = -1 if array.ndim in (3, 4) and array.shape[-1] in (3, 4) else None
 
     suffix = FORMATS[fmt][0] if fmt == "npy" else os.path.splitext(path)[1]
     handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}")

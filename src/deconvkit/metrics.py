@@ -8,7 +8,7 @@ sub-pixel alignment; :func:`levin_score` implements it exactly and fast.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.signal
@@ -60,9 +60,8 @@ def ssim(reference, image, data_range: float = 1.0, channel_axis=None, **kwargs)
                                        **kwargs))
 
 
-@dataclass(frozen=True)
-class LevinScore:
-    """Result of :func:`levin_score`.
+class LevinScore(NamedTuple):
+    """Result of :func:`levin_score`: a named tuple ``(psnr, ssim, ssd, shift)``.
 
     Attributes
     ----------
@@ -81,7 +80,7 @@ class LevinScore:
     shift: tuple[float, float]
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {"psnr": self.psnr, "ssim": self.ssim, "ssd": self.ssd, "shift": self.shift}
 
 
 def _window_sums(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
