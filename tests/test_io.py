@@ -58,7 +58,8 @@ def test_sixteen_bit_colour_png(tmp_path):
     assert info.dtype == np.uint16 and info.channel_axis == -1
     np.testing.assert_array_equal(np.rint(image.astype(np.float64) * 65535), data)
     # Channel order checked against Pillow's 8-bit view of the same file (it keeps the top byte).
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "c16.png").convert("RGB")), data >> 8)
+    with Image.open(tmp_path / "c16.png") as eight_bit:
+        np.testing.assert_array_equal(np.asarray(eight_bit.convert("RGB")), data >> 8)
 
 
 @pytest.mark.parametrize("name,dtype", [("f32.tif", np.float32), ("f64.tif", np.float64),
@@ -86,7 +87,8 @@ def test_like_keeps_bit_depth_across_formats(tmp_path):
     tifffile.imwrite(tmp_path / "in.tif", data)
     image, info = io.read_image(tmp_path / "in.tif")
     io.write_image(tmp_path / "out.png", image, like=info)
-    assert Image.open(tmp_path / "out.png").mode.startswith("I;16")
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.mode.startswith("I;16")
     io.write_image(tmp_path / "out.jpg", image, like=info)  # JPEG is 8-bit only
     assert iio.imread(tmp_path / "out.jpg").dtype == np.uint8
     floats, finfo = io.read_image(tmp_path / "in.tif", dtype=np.float64)
@@ -268,7 +270,9 @@ def test_grey_alpha_png_round_trip(tmp_path):
     data = integers(np.uint8, (5, 6, 2))
     io.write_image(tmp_path / "la.png", data)
     image, info = io.read_image(tmp_path / "la.png")
-    assert info.channel_axis == -1 and Image.open(tmp_path / "la.png").mode == "LA"
+    assert info.channel_axis == -1
+    with Image.open(tmp_path / "la.png") as written:
+        assert written.mode == "LA"
     np.testing.assert_array_equal(np.rint(image * 255), data)
 
 
