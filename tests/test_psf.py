@@ -103,6 +103,31 @@ def test_motion_principal_axis_and_moments(angle):
     assert values[0] < 0.5  # about one pixel wide
 
 
+def rasterised_segment(length, angle, size, sub=24):
+    """Pixel areas of a 1-pixel-wide rectangle of ``length`` at ``angle``, by midpoint supersampling."""
+    theta = math.radians(angle)
+    coords = (np.arange(size * sub) + 0.5) / sub - size / 2
+    x, y = np.meshgrid(coords, -coords)
+    along = x * math.cos(theta) + y * math.sin(theta)
+    across = -x * math.sin(theta) + y * math.cos(theta)
+    inside = (np.abs(along) <= length / 2) & (np.abs(across) <= 0.5)
+    areas = inside.reshape(size, sub, size, sub).mean(axis=(1, 3))
+    return areas / areas.sum()
+
+
+@pytest.mark.parametrize("length", [5, 11, 24])
+@pytest.mark.parametrize("angle", [0, 10, 30, 45, 60, 80, 115, 150])
+def test_motion_close_to_rasterised_segment(length, angle):
+    # MATLAB's distance-based anti-aliasing is not an area rasterisation, but the two agree to a few
+    # percent of the mass (exactly along the axes); a wrong angle or mirror would differ by ~100 %.
+    kernel = np.pad(psf.motion(length, angle), 1)
+    reference = rasterised_segment(length, angle, kernel.shape[0])
+    assert np.abs(kernel - reference).sum() < 0.1
+    mirrored = rasterised_segment(length, -angle, kernel.shape[0])
+    if 20 <= angle % 90 <= 70:  # clearly diagonal: the mirror image hardly overlaps
+        assert np.abs(kernel - mirrored).sum() > 0.5
+
+
 @pytest.mark.parametrize("length,angle", [(0.2, 0), (1.0, 33), (0.999, 90)])
 def test_motion_short_is_delta(length, angle):
     np.testing.assert_array_equal(psf.motion(length, angle), [[1.0]])
@@ -288,6 +313,8 @@ def test_available_lists_models_and_parameters():
     assert models["motion"].params[1].default == 0.0
     assert models["motion"].usage().startswith("motion:length=")
     assert "disk" not in models  # aliases are not listed twice
+    help_text = models["gaussian"].describe()
+    assert "sigma:" in help_text and "(default auto)" in help_text
 
 
 def test_register_new_model_is_parsed():
@@ -319,6 +346,23 @@ def test_parse_files_round_trip(tmp_path):
     # A colour PNG PSF is averaged over its channels.
     write_image(tmp_path / "c.png", np.stack([kernel / kernel.max()] * 3, axis=-1), dtype="uint16")
     np.testing.assert_allclose(psf.parse(str(tmp_path / "c.png")), kernel, atol=1e-5)
+
+
+def test_parse_npz_member(tmp_path):
+    kernels = {"psf1": psf.motion(7, 20), "psf2": psf.defocus(2.0)}
+    np.savez(tmp_path / "psfs.npz", **kernels)
+    np.testing.assert_allclose(psf.parse(f"{tmp_path / 'psfs.npz'}:psf2"), kernels["psf2"], atol=1e-15)
+    np.savez(tmp_path / "one.npz", only=kernels["psf1"] * 3)
+    np.testing.assert_allclose(psf.parse(str(tmp_path / "one.npz")), kernels["psf1"], atol=1e-15)
+    with pytest.raises(DeconvkitError, match="no array 'psf9'.*psf1, psf2"):
+        psf.parse(f"{tmp_path / 'psfs.npz'}:psf9")
+    with pytest.raises(DeconvkitError, match="no array ''"):
+        psf.parse(str(tmp_path / "psfs.npz"))  # two arrays: the name is needed
+    with pytest.raises(FileNotFoundError):
+        psf.parse(f"{tmp_path / 'missing.npz'}:psf1")
+    (tmp_path / "bad.npz").write_bytes(b"PK not really a zip")
+    with pytest.raises(DeconvkitError, match="bad.npz"):
+        psf.parse(str(tmp_path / "bad.npz"))
 
 
 def test_parse_bad_files(tmp_path):

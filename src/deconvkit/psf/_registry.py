@@ -23,7 +23,7 @@ __all__ = ["Param", "PSFModel", "register_psf", "available", "parse", "load", "c
 # A PSF wider than this is almost certainly a typo (``length=15000``) and would allocate gigabytes.
 MAX_PSF_EXTENT = 1000.0
 
-PSF_FILE_EXTENSIONS = (".png", ".tif", ".tiff", ".npy", ".jpg", ".jpeg")
+PSF_FILE_EXTENSIONS = (".png", ".tif", ".tiff", ".npy", ".npz", ".jpg", ".jpeg")
 
 # Measured PSFs often carry small negative values from background subtraction; up to this fraction of the
 # positive mass they are clipped (with a warning). More than that means the file is not a PSF at all.
@@ -83,6 +83,14 @@ class PSFModel:
         """The spec syntax, e.g. ``motion:length=<float>,[angle=0.0]``."""
         return f"{self.name}:" + ",".join(p.usage() for p in self.params)
 
+    def describe(self) -> str:
+        """Multi-line help: the usage and summary, then one line per parameter."""
+        lines = [f"{self.usage()}  {self.summary}".rstrip()]
+        for param in self.params:
+            default = "" if param.required else f" (default {'auto' if param.default is None else param.default})"
+            lines.append(f"    {param.name}: {param.help}{default}")
+        return "\n".join(lines)
+
     def __call__(self, **kwargs) -> np.ndarray:
         return self.function(**kwargs)
 
@@ -120,7 +128,8 @@ def register_psf(name: str, params, *, aliases=()):
 
     def decorator(function):
         summary = (function.__doc__ or "").strip().splitlines()
-        model = PSFModel(name, function, tuple(params), summary[0] if summary else "", tuple(aliases))
+        first_line = summary[0].replace("``", "") if summary else ""  # plain text for CLI help
+        model = PSFModel(name, function, tuple(params), first_line, tuple(aliases))
         for key in names:
             _MODELS[key] = model
         return function
@@ -196,7 +205,8 @@ def parse(spec) -> np.ndarray:
           ``gaussian:sigma=2``. Values may also be positional in the order of :func:`available`
           (``motion:15,30``). A sequence parameter takes several values: ``gaussian:sigma=1.5,2`` is
           anisotropic (sigma 1.5 along rows, 2 along columns) and ``gaussian:sigma=1,1,3,ndim=3`` is 3-D.
-        * A path to a PNG, TIFF, JPEG or NPY file, loaded with :func:`load` (normalised to sum 1).
+        * A path to a PNG, TIFF, JPEG or NPY file, or ``FILE.npz:NAME`` for one array of an NPZ archive
+          (``psfs.npz:psf1``), loaded with :func:`load` (normalised to sum 1).
         * An array, validated and normalised like a file.
 
     Returns
@@ -221,7 +231,7 @@ def parse(spec) -> np.ndarray:
     model = _MODELS.get(name.strip().lower())
     if model is not None:
         return model(**_parse_arguments(model, arguments))
-    if os.path.exists(text) or text.lower().endswith(PSF_FILE_EXTENSIONS):
+    if os.path.exists(text) or text.lower().endswith(PSF_FILE_EXTENSIONS) or ".npz:" in text.lower():
         return load(text)
     raise DeconvkitError(
         f"unknown PSF {name!r}: expected one of {_valid_names()} (e.g. motion:length=15,angle=30) "
@@ -262,11 +272,36 @@ def load(path, name: str | None = None) -> np.ndarray:
     """Load a PSF from a PNG/TIFF/JPEG/NPY file and normalise it to sum 1 (see :func:`normalise`).
 
     Colour image files are averaged over their channels (alpha dropped). Integer files are scaled to [0, 1]
-    on read, which the normalisation then makes irrelevant.
+    on read, which the normalisation then makes irrelevant. ``FILE.npz:NAME`` reads array ``NAME`` of an
+    NPZ archive (``NAME`` may be left out when the archive holds one array).
     """
     from ..io import read_psf
 
-    return normalise(read_psf(path), name or f"PSF file {os.fspath(path)}")
+    text = os.fspath(path)
+    label = name or f"PSF file {text}"
+    lowered = text.lower()
+    if lowered.endswith(".npz") or ".npz:" in lowered:
+        return normalise(_read_npz_member(text), label)
+    return normalise(read_psf(text), label)
+
+
+def _read_npz_member(spec: str) -> np.ndarray:
+    cut = spec.lower().rindex(".npz") + 4
+    path, key = spec[:cut], spec[cut + 1:]
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = list(archive.files)
+            if not key and len(names) == 1:
+                key = names[0]
+            if key not in names:
+                raise DeconvkitError(f"{path} has no array {key!r}; name one of {', '.join(names)} as {path}:NAME")
+            return archive[key]
+    except DeconvkitError:
+        raise
+    except Exception as exc:  # zipfile/pickle/format errors: one line naming the file
+        raise DeconvkitError(f"cannot read {path} as NPZ: {exc}") from exc
 
 
 def check_scalar(value, name: str, *, minimum: float = 0.0, inclusive: bool = False,

@@ -42,8 +42,8 @@ def _per_axis(value, ndim: int, name: str) -> tuple:
 @register_psf("gaussian", params=[
     Param("sigma", float, help="standard deviation in pixels; several values: one per axis",
           sequence=True),
-    Param("size", int, None, help="odd size per axis (default 2*ceil(3.5*sigma)+1)", sequence=True),
-    Param("ndim", int, None, help="number of dimensions (default: len(sigma), or 2)"),
+    Param("size", int, None, help="odd size per axis; auto: 2*ceil(3.5*sigma)+1", sequence=True),
+    Param("ndim", int, None, help="number of dimensions; auto: len(sigma), or 2"),
 ])
 def gaussian(sigma, size=None, ndim=None) -> np.ndarray:
     """Pixel-integrated n-D Gaussian PSF, anisotropic if ``sigma`` is a sequence.
