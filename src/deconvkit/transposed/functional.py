@@ -166,49 +166,47 @@ def _tap_windows(tap, geo: Geometry, strided_shape, dense_shape):
     return (Ellipsis, *strided), (Ellipsis, *dense)
 
 
+# The column buffers (im2col / col2im) are filled one batch chunk at a time so that they stay near this size:
+# a few MiB keeps them partly in cache between the BLAS product and the additions, and bounds peak memory.
+COLUMN_BUFFER_ELEMENTS = 2**21
+
+
+def _batch_chunks(n_batch: int, per_item: int):
+    step = max(1, COLUMN_BUFFER_ELEMENTS // max(per_item, 1))
+    return [slice(start, min(start + step, n_batch)) for start in range(0, n_batch, step)]
+
+
 def conv_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
     """im2col convolution of batched ``x`` (N, C_in, *S) -> (N, C_out, *out_shape)."""
     n_batch, in_channels = x.shape[:2]
     out_channels, in_per_group = weight.shape[:2]
     kernel = weight.shape[2:]
     taps = math.prod(kernel)
-    columns = np.zeros((n_batch, in_channels, taps) + tuple(out_shape), dtype=x.dtype)
-    for index, tap in enumerate(tap_offsets(kernel)):
-        windows = _tap_windows(tap, geo, out_shape, x.shape[2:])
-        if windows is not None:
-            out_window, in_window = windows
-            columns[:, :, index][out_window] = x[in_window]
     pixels = math.prod(out_shape)
-    columns = columns.reshape(n_batch, groups, in_per_group * taps, pixels)
+    plan = [(index, _tap_windows(tap, geo, out_shape, x.shape[2:])) for index, tap in enumerate(tap_offsets(kernel))]
     matrix = weight.reshape(groups, out_channels // groups, in_per_group * taps)
-    return np.matmul(matrix, columns).reshape((n_batch, out_channels) + tuple(out_shape))
+    out = np.empty((n_batch, out_channels) + tuple(out_shape), dtype=x.dtype)
+    for chunk in _batch_chunks(n_batch, in_channels * taps * pixels):
+        part = x[chunk]
+        columns = np.zeros((len(part), in_channels, taps) + tuple(out_shape), dtype=x.dtype)
+        for index, windows in plan:
+            if windows is not None:
+                out_window, in_window = windows
+                columns[:, :, index][out_window] = part[in_window]
+        columns = columns.reshape(len(part), groups, in_per_group * taps, pixels)
+        np.matmul(matrix, columns, out=out[chunk].reshape(len(part), groups, out_channels // groups, pixels))
+    return out
 
 
-def conv_transpose_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
-    """col2im transposed convolution of batched ``x`` (N, C_in, *S) -> (N, C_out, *out_shape).
-
-    The output is the window ``[pad_before, pad_before + out_shape)`` of the full scatter, so the same code
-    serves PyTorch's symmetric padding plus ``output_padding`` and the asymmetric adjoint of ``"same"``.
+def _transpose_plan(kernel, geo: Geometry, spatial, out_shape):
+    """For each kernel tap that reaches the output: ``(tap index, phase, source slices, target slices)``.
 
     Sub-pixel bookkeeping: tap ``t`` sends input pixel ``j`` to output ``o = j s + t d - pad_before``. Writing
     ``t d - pad_before = shift * s + phase`` (``0 <= phase < s``), that is position ``q = j + shift`` of the
-    *phase* sub-grid ``o = q s + phase``. Each tap therefore adds one contiguous, shifted block into one of
-    the ``s^d`` phase grids (fast, SIMD-friendly additions instead of strided ones), and each phase grid is
-    interleaved into the output once at the end (the pixel-shuffle step).
+    *phase* sub-grid ``o = q s + phase``: one contiguous block, shifted by ``shift``, in one of the ``s^d``
+    phase grids.
     """
-    n_batch, in_channels = x.shape[:2]
-    out_per_group = weight.shape[1]
-    out_channels = groups * out_per_group
-    kernel = weight.shape[2:]
-    taps = math.prod(kernel)
-    in_per_group = in_channels // groups
-    spatial = x.shape[2:]
-    matrix = weight.reshape(groups, in_per_group, out_per_group * taps).transpose(0, 2, 1)
-    columns = np.matmul(matrix, x.reshape(n_batch, groups, in_per_group, math.prod(spatial)))
-    columns = columns.reshape((n_batch, out_channels, taps) + tuple(spatial))
-    out = np.zeros((n_batch, out_channels) + tuple(out_shape), dtype=x.dtype)
-    unit_stride = all(s == 1 for s in geo.stride)
-    phases = {}
+    plan = []
     for index, tap in enumerate(tap_offsets(kernel)):
         phase, source, target = [], [], []
         for t, s, b, d, n, o in zip(tap, geo.stride, geo.pad_before, geo.dilation, spatial, out_shape):
@@ -221,15 +219,45 @@ def conv_transpose_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> n
             source.append(slice(first, stop))
             target.append(slice(first + shift, stop + shift))
         else:
-            phase = tuple(phase)
+            plan.append((index, tuple(phase), (Ellipsis, *source), (Ellipsis, *target)))
+    return plan
+
+
+def conv_transpose_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
+    """col2im transposed convolution of batched ``x`` (N, C_in, *S) -> (N, C_out, *out_shape).
+
+    The output is the window ``[pad_before, pad_before + out_shape)`` of the full scatter, so the same code
+    serves PyTorch's symmetric padding plus ``output_padding`` and the asymmetric adjoint of ``"same"``.
+    Each tap's plane of ``W^T @ x`` is added as a contiguous shifted block into its stride phase
+    (:func:`_transpose_plan`; SIMD-friendly additions instead of strided ones), and each phase grid is
+    interleaved into the output once at the end (the pixel-shuffle step).
+    """
+    n_batch, in_channels = x.shape[:2]
+    out_per_group = weight.shape[1]
+    out_channels = groups * out_per_group
+    kernel = weight.shape[2:]
+    taps = math.prod(kernel)
+    in_per_group = in_channels // groups
+    spatial = x.shape[2:]
+    pixels = math.prod(spatial)
+    plan = _transpose_plan(kernel, geo, spatial, out_shape)
+    matrix = weight.reshape(groups, in_per_group, out_per_group * taps).transpose(0, 2, 1)
+    out = np.zeros((n_batch, out_channels) + tuple(out_shape), dtype=x.dtype)
+    unit_stride = all(s == 1 for s in geo.stride)
+    for chunk in _batch_chunks(n_batch, out_channels * taps * pixels):
+        part = x[chunk].reshape(-1, groups, in_per_group, pixels)
+        columns = np.matmul(matrix, part).reshape((len(part), out_channels, taps) + tuple(spatial))
+        target_out = out[chunk]
+        phases = {}
+        for index, phase, source, target in plan:
             if phase not in phases:
-                phases[phase] = out if unit_stride else np.zeros(
-                    (n_batch, out_channels) + tuple(len(range(r, o, s)) for r, o, s in
-                                                    zip(phase, out_shape, geo.stride)), dtype=x.dtype)
-            phases[phase][(Ellipsis, *target)] += columns[:, :, index][(Ellipsis, *source)]
-    if not unit_stride:
-        for phase, grid in phases.items():
-            out[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, geo.stride)))] = grid
+                phases[phase] = target_out if unit_stride else np.zeros(
+                    (len(part), out_channels) + tuple(len(range(r, o, s)) for r, o, s in
+                                                      zip(phase, out_shape, geo.stride)), dtype=x.dtype)
+            phases[phase][target] += columns[:, :, index][source]
+        if not unit_stride:
+            for phase, grid in phases.items():
+                target_out[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, geo.stride)))] = grid
     return out
 
 
