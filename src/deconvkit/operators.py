@@ -252,7 +252,8 @@ class Gradient(LinearOperator):
 
     def transfer_abs2(self, dtype):
         """``|DFT(D)|^2`` summed over axes, on the rfft grid: the spectrum of ``D^T D``."""
-        grids = self.backend.rfft_frequencies(self.shape_in, dtype)
+        # built on the host (a setup step) so that np.cos never sees a device array
+        grids = NumpyBackend.rfft_frequencies(self.shape_in, dtype)
         total = 0
         for w in grids:
             total = total + 2 - 2 * np.cos(w)

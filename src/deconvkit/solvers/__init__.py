@@ -13,6 +13,7 @@ import numpy as np
 
 from .._shared import (DeconvkitError, as_float_array, check_psf, move_channels_first,
                        restore_channel_axis)
+from ..backends import tensor_device
 from ._base import SOLVERS, Problem, get_solver, register_solver
 
 __all__ = ["deconvolve", "available_methods", "register_solver", "SOLVERS", "Problem"]
@@ -61,7 +62,9 @@ def deconvolve(image, psf, method="auto", *, channel_axis=None, boundary=None, n
     progress : callable, optional
         ``progress(done, total)`` called by iterative solvers.
     backend : str, optional
-        Array backend ("numpy" default; "torch"/"cuda" where available).
+        Array backend: "numpy" (default; ``scipy.fft``), "torch" (PyTorch on the CPU) or "cuda"
+        (PyTorch on the GPU). The same solver code runs on each. If ``image`` is a ``torch.Tensor`` the
+        backend defaults to its device and the result is returned as a tensor on that device.
     **params
         Method parameters, e.g. ``nsr=`` (Wiener), ``lam=`` (Tikhonov), ``iterations=``.
 
@@ -92,6 +95,13 @@ def deconvolve(image, psf, method="auto", *, channel_axis=None, boundary=None, n
     """
     started = time.perf_counter()
     spec = get_solver(method)
+    device = tensor_device(image)
+    if device is not None:  # a torch tensor: solve on its device, hand back a tensor there
+        if backend is None:
+            backend = "cuda" if device.type == "cuda" else "torch"
+        image = image.detach().cpu().numpy()
+    if tensor_device(psf) is not None:
+        psf = psf.detach().cpu().numpy()
     image = as_float_array(image, "image", ndim=(2, 3) if channel_axis is None else (3, 4))
     stack = move_channels_first(image, channel_axis)
     psf = check_psf(psf, stack.ndim - 1, image.dtype, stack.shape[1:])
@@ -105,6 +115,10 @@ def deconvolve(image, psf, method="auto", *, channel_axis=None, boundary=None, n
     if clip:
         restored = np.clip(restored, float(image.min()), float(image.max()))
     restored = restore_channel_axis(restored, channel_axis)
+    if device is not None:
+        import torch
+
+        restored = torch.as_tensor(np.ascontiguousarray(restored), device=device)
     if not return_info:
         return restored
     info = {"method": info.pop("method", spec.name), **info}

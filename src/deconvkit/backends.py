@@ -1,0 +1,234 @@
+"""PyTorch array backend: the solvers' method set on torch tensors, on the CPU or a CUDA GPU.
+
+Every solver works on ``problem.backend`` only (see :class:`deconvkit.fft.NumpyBackend` for the method
+set), so the same solver code runs here unchanged: ``deconvkit.deconvolve(image, psf, backend="cuda")``
+(or ``"torch"`` for the CPU), or pass a ``torch.Tensor`` as ``image`` and the backend follows its device
+and the result comes back as a tensor on that device.
+
+What stays on the host: input validation, the noise estimate and the smooth extension of the data onto
+the FFT domain are computed once with NumPy at setup and copied to the device once; OTFs are built on the
+host and transformed on the device once (cached). Inside the iterations nothing leaves the device except
+what a stopping rule needs (one scalar per iteration for Richardson-Lucy's discrepancy rule and the CG
+residual; none with a fixed number of iterations). Scalars such as inner products are returned as 0-d
+tensors so that step lengths computed from them stay on the device.
+
+Registered names: ``"torch"`` (CPU) and ``"cuda"`` (``device="cuda"``). Importing this module never fails
+without PyTorch; the backends are then simply not registered.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from ._shared import DeconvkitError
+from .fft import NumpyBackend, register_backend
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - torch is an optional extra
+    torch = None
+
+__all__ = ["TorchBackend", "tensor_device", "torch_available"]
+
+
+def torch_available() -> bool:
+    return torch is not None
+
+
+def tensor_device(obj):
+    """The ``torch.device`` of ``obj`` if it is a torch tensor, else ``None`` (never imports torch)."""
+    module = sys.modules.get("torch")
+    if module is not None and isinstance(obj, module.Tensor):
+        return obj.device
+    return None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.floating, np.integer))
+
+
+class TorchBackend:
+    """The :class:`~deconvkit.fft.NumpyBackend` method set on ``torch`` tensors.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"cpu"`` (default) or ``"cuda"`` / ``"cuda:1"`` ...
+    threads : int, optional
+        If given, sets PyTorch's intra-op thread count (a process-wide setting) for the CPU.
+    """
+
+    name = "torch"
+
+    def __init__(self, device="cpu", threads: int | None = None):
+        if torch is None:
+            raise DeconvkitError("backend 'torch'/'cuda' needs PyTorch: pip install deconvkit[torch]")
+        device = torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise DeconvkitError("backend 'cuda' was requested but torch.cuda.is_available() is False "
+                                 "(no GPU, or a CPU-only PyTorch build); use backend='torch' for the CPU")
+        self.device = device
+        self.cache_key = f"torch:{device}"
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+
+    # --- dtypes --------------------------------------------------------------------------------------
+    _DTYPES = {}
+
+    @classmethod
+    def torch_dtype(cls, dtype):
+        """Map a NumPy dtype (or a torch dtype) to the torch dtype."""
+        if dtype is None or isinstance(dtype, torch.dtype):
+            return dtype
+        if not cls._DTYPES:
+            cls._DTYPES.update({np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64,
+                                np.dtype(np.complex64): torch.complex64,
+                                np.dtype(np.complex128): torch.complex128,
+                                np.dtype(np.float16): torch.float16, np.dtype(np.bool_): torch.bool,
+                                np.dtype(np.int64): torch.int64, np.dtype(np.int32): torch.int32})
+        return cls._DTYPES[np.dtype(dtype)]
+
+    # --- transforms over the trailing ``ndim`` axes -------------------------------------------------
+    def rfftn(self, x, shape, out=None):
+        dims = tuple(range(-len(shape), 0))
+        return torch.fft.rfftn(x, s=tuple(shape), dim=dims, out=out)
+
+    def irfftn(self, spectrum, shape, out=None, overwrite=False):
+        dims = tuple(range(-len(shape), 0))
+        return torch.fft.irfftn(spectrum, s=tuple(shape), dim=dims, out=out)
+
+    # --- conversion ----------------------------------------------------------------------------------
+    def asarray(self, x, dtype=None):
+        dtype = self.torch_dtype(dtype)
+        if isinstance(x, torch.Tensor):
+            return x.to(device=self.device, dtype=dtype)
+        if not isinstance(x, np.ndarray) or not x.flags.writeable:
+            x = np.array(x)  # torch.as_tensor warns on read-only arrays; scalars/lists become arrays
+        return torch.as_tensor(x, dtype=dtype, device=self.device)
+
+    @staticmethod
+    def to_numpy(x) -> np.ndarray:
+        if isinstance(x, torch.Tensor):
+            return x.detach().cpu().numpy()
+        return np.asarray(x)
+
+    @staticmethod
+    def item(x) -> float:
+        return float(x.item()) if isinstance(x, torch.Tensor) else float(x)
+
+    def zeros(self, shape, dtype):
+        return torch.zeros(tuple(shape), dtype=self.torch_dtype(dtype), device=self.device)
+
+    def empty(self, shape, dtype):
+        return torch.empty(tuple(shape), dtype=self.torch_dtype(dtype), device=self.device)
+
+    def full(self, shape, value, dtype):
+        return torch.full(tuple(shape), float(value), dtype=self.torch_dtype(dtype), device=self.device)
+
+    @staticmethod
+    def copy(x):
+        return x.clone()
+
+    # --- in-place friendly arithmetic ----------------------------------------------------------------
+    @staticmethod
+    def multiply(x, y, out=None):
+        return torch.mul(x, y, out=out) if out is not None else torch.mul(x, y)
+
+    @staticmethod
+    def add(x, y, out=None):
+        return torch.add(x, y, out=out) if out is not None else torch.add(x, y)
+
+    @staticmethod
+    def subtract(x, y, out=None):
+        return torch.sub(x, y, out=out) if out is not None else torch.sub(x, y)
+
+    @staticmethod
+    def divide(x, y, out=None):
+        return torch.div(x, y, out=out) if out is not None else torch.div(x, y)
+
+    # --- element-wise --------------------------------------------------------------------------------
+    abs = staticmethod(torch.abs) if torch is not None else None
+    sqrt = staticmethod(torch.sqrt) if torch is not None else None
+    exp = staticmethod(torch.exp) if torch is not None else None
+    log = staticmethod(torch.log) if torch is not None else None
+    sign = staticmethod(torch.sign) if torch is not None else None
+    conj = staticmethod(torch.conj) if torch is not None else None
+
+    @staticmethod
+    def real(x):
+        return torch.real(x) if x.is_complex() else x
+
+    @staticmethod
+    def where(condition, x, y):
+        return torch.where(condition, x, y)
+
+    @staticmethod
+    def maximum(x, y, out=None):
+        if _is_number(y):
+            return torch.clamp(x, min=float(y), out=out) if out is not None else torch.clamp(x, min=float(y))
+        if _is_number(x):
+            return TorchBackend.maximum(y, x, out=out)
+        return torch.maximum(x, y, out=out) if out is not None else torch.maximum(x, y)
+
+    @staticmethod
+    def minimum(x, y, out=None):
+        if _is_number(y):
+            return torch.clamp(x, max=float(y), out=out) if out is not None else torch.clamp(x, max=float(y))
+        if _is_number(x):
+            return TorchBackend.minimum(y, x, out=out)
+        return torch.minimum(x, y, out=out) if out is not None else torch.minimum(x, y)
+
+    @staticmethod
+    def clip(x, lo, hi, out=None):
+        if _is_number(x):
+            return float(min(max(x, lo), hi))
+        return torch.clamp(x, lo, hi, out=out) if out is not None else torch.clamp(x, lo, hi)
+
+    @staticmethod
+    def abs2(z):
+        """|z|^2 of a complex tensor, without the square root."""
+        if not z.is_complex():
+            return z * z
+        return z.real * z.real + z.imag * z.imag
+
+    # --- reductions (0-d tensors: they stay on the device) -------------------------------------------
+    @staticmethod
+    def sum(x, axis=None):
+        return torch.sum(x) if axis is None else torch.sum(x, dim=axis)
+
+    @staticmethod
+    def vdot(x, y):
+        """Real part of ``<x, y>`` as a 0-d tensor (no temporary array, no host synchronisation)."""
+        x, y = x.reshape(-1), y.reshape(-1)
+        if x.is_complex() or y.is_complex():
+            return torch.real(torch.vdot(x.to(torch.promote_types(x.dtype, y.dtype)),
+                                         y.to(torch.promote_types(x.dtype, y.dtype))))
+        return torch.dot(x, y)
+
+    @staticmethod
+    def norm(x):
+        return torch.linalg.vector_norm(x)
+
+    # --- shifts along the trailing axes (finite differences) -----------------------------------------
+    @staticmethod
+    def stack(arrays, axis):
+        return torch.stack(list(arrays), dim=axis)
+
+    @staticmethod
+    def roll(x, shift, axis):
+        return torch.roll(x, shifts=shift, dims=axis)
+
+    def rfft_frequencies(self, shape, dtype):
+        """Per-axis frequency grids (radians) broadcastable to the rfftn spectrum of ``shape``."""
+        return [self.asarray(grid) for grid in NumpyBackend.rfft_frequencies(shape, dtype)]
+
+
+def _cuda_backend(device="cuda", **kwargs):
+    return TorchBackend(device=device, **kwargs)
+
+
+if torch is not None:
+    register_backend("torch", TorchBackend)
+    register_backend("cuda", _cuda_backend)
