@@ -1,0 +1,103 @@
+"""Total-variation deconvolution: ADMM with a boundary-aware data splitting, and RL-TV for Poisson data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._shared import DeconvkitError
+from ._base import register_solver
+from ._splitting import saturation_weight, solve_split
+
+__all__ = ["isotropic_shrink", "tv_norm"]
+
+
+def isotropic_shrink(bk, v, tau):
+    """Prox of ``tau * sum_pixels ||v_pixel||_2`` for a stacked gradient ``v`` of shape ``(C, ndim, ...)``:
+    shrink each pixel's gradient vector towards 0 by ``tau`` (isotropic TV)."""
+    magnitude = bk.sqrt(bk.sum(v * v, axis=1))[:, None]
+    scale = bk.maximum(magnitude - tau, 0.0) / bk.maximum(magnitude, 1e-30)
+    return v * scale
+
+
+def tv_norm(bk, gradient):
+    """Isotropic TV ``sum ||grad x||_2`` of a stacked gradient."""
+    return float(bk.to_numpy(bk.sqrt(bk.sum(gradient * gradient, axis=1))).sum())
+
+
+def default_tv_lam(sigma):
+    """TV weight from the noise level, calibrated on scikit-image sample images (not the Levin set);
+    see ``benchmarks/nonblind_sweep.py --calibrate``."""
+    return float(np.clip(0.5 * max(sigma, 1e-4) ** 1.5, 1e-6, 1.0))
+
+
+@register_solver(
+    "tv",
+    boundary="unknown",
+    summary="isotropic total variation, ADMM with data splitting for unknown boundaries "
+            "(Almeida & Figueiredo 2013)",
+    params={
+        "lam": "TV weight (data term 1/2||Ax-y||^2); default from the estimated noise level",
+        "iterations": "ADMM iterations (default 150)",
+        "rho": "ADMM penalty of the gradient split relative to lam (default 10)",
+        "nonneg": "constrain x >= 0 (default False)",
+        "saturation": "'auto' (default): give clipped highlights zero weight; None: off; or a level",
+    },
+    iterative=True,
+)
+def tv(problem, *, lam=None, iterations=150, rho=10.0, nonneg=False, saturation="auto"):
+    """ADMM on ``1/2 ||W^(1/2)(K x - y)||^2 + lam TV(x)``; see :mod:`._splitting` for the splitting."""
+    bk = problem.backend
+    rule = "given"
+    if lam is None:
+        lam, rule = default_tv_lam(problem.noise_sigma), "noise"
+    lam = float(lam)
+    if not lam > 0:
+        raise DeconvkitError(f"lam must be > 0, got {lam}")
+    if int(iterations) < 1:
+        raise DeconvkitError(f"iterations must be >= 1, got {iterations}")
+    if not rho > 0:
+        raise DeconvkitError(f"rho must be > 0, got {rho}")
+    weight = saturation_weight(problem, saturation)
+    x, info = solve_split(problem, lambda v, tau: isotropic_shrink(bk, v, tau), lam,
+                          betas=[lam * float(rho)], inner=int(iterations), nonneg=bool(nonneg),
+                          dual_prior=True, weight=weight)
+    info.update(lam=lam, lam_rule=rule, nonneg=bool(nonneg),
+                saturated_pixels=0 if weight is None else int(weight.size - np.count_nonzero(weight)))
+    return x, info
+
+
+@register_solver(
+    "rl_tv",
+    boundary="unknown",
+    summary="Richardson-Lucy with total-variation regularisation (Dey et al. 2006), for Poisson data",
+    params={
+        "lam": "TV weight in the Poisson log-likelihood (default 0.002, Dey et al.'s value for data in [0, 1])",
+        "iterations": "number of iterations; default: discrepancy principle as richardson_lucy, at most 200",
+        "accelerate": "Biggs-Andrews vector extrapolation (default True)",
+        "eps": "smoothing of |grad x| in the TV gradient, relative to the data range (default 1e-3)",
+    },
+    iterative=True,
+)
+def rl_tv(problem, *, lam=0.002, iterations=None, accelerate=True, eps=1e-3):
+    """``x <- x * A^T(y / A x) / (A^T 1 + lam * D^T(D x / |D x|_eps))``: the one-step-late RL-TV update of
+    Dey et al. 2006 (``-div(grad x / |grad x|)`` is ``D^T(D x / |D x|)``), with the unknown-boundary
+    normalisation of :func:`~deconvkit.solvers.richardson_lucy.run_richardson_lucy`."""
+    from .richardson_lucy import run_richardson_lucy
+
+    bk = problem.backend
+    lam = float(lam)
+    if not lam >= 0:
+        raise DeconvkitError(f"lam must be >= 0, got {lam}")
+    data = problem._host_data
+    smoothing = float(eps) * max(float(data.max() - data.min()), 1e-12)
+    grad = problem.gradient
+
+    def penalty_gradient(x):
+        g = grad.forward(x)
+        magnitude = bk.sqrt(bk.sum(g * g, axis=1) + smoothing**2)[:, None]
+        return lam * grad.adjoint(g / magnitude)
+
+    x, info = run_richardson_lucy(problem, iterations=iterations, accelerate=accelerate,
+                                  penalty_gradient=penalty_gradient)
+    info.update(lam=lam)
+    return x, info
