@@ -72,6 +72,19 @@ def _multiply_conj(bk, spectrum, otf):
 def richardson_lucy(problem, *, iterations=None, accelerate=True, damping=None, x0="observed", eps=None):
     """Multiplicative RL updates ``x <- x * A^T(y / A x) / A^T 1``.
 
+    See :func:`run_richardson_lucy` (shared with RL-TV).
+    """
+    return run_richardson_lucy(problem, iterations=iterations, accelerate=accelerate, damping=damping, x0=x0,
+                               eps=eps)
+
+
+def run_richardson_lucy(problem, *, iterations=None, accelerate=True, damping=None, x0="observed", eps=None,
+                        penalty_gradient=None):
+    """Multiplicative RL updates ``x <- x * A^T(y / A x) / (A^T 1 + penalty_gradient(x))``.
+
+    ``penalty_gradient`` (optional) is the gradient of a regulariser added to the Poisson likelihood, as in
+    RL-TV (Dey et al. 2006), evaluated at the current iterate ("one-step-late").
+
     ``A^T 1`` (Bertero & Boccacci 2005) is what makes the update exact with the unknown-boundary model:
     pixels outside the frame are only partly seen, and dividing by how much they are seen keeps them from
     being under- or over-estimated. Negative data (noise around a dark background) are handled by a
@@ -161,7 +174,11 @@ def richardson_lucy(problem, *, iterations=None, accelerate=True, damping=None, 
         updated = bk.irfftn(spectrum, domain, overwrite=True)
         del spectrum
         updated = bk.multiply(updated, point, out=updated)
-        updated = bk.divide(updated, sensitivity, out=updated)
+        if penalty_gradient is None:
+            updated = bk.divide(updated, sensitivity, out=updated)
+        else:  # one-step-late penalty (RL-TV); kept >= 0.1 A^T 1 so that the update stays multiplicative
+            denominator = bk.maximum(sensitivity + penalty_gradient(point), 0.1 * sensitivity)
+            updated = bk.divide(updated, denominator, out=updated)
 
         if accelerate:
             if step is None:
