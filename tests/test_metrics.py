@@ -4,7 +4,6 @@ brute-force search with scipy.ndimage.map_coordinates (and on the real Levin dat
 from __future__ import annotations
 
 import math
-import pathlib
 import time
 
 import numpy as np
@@ -14,9 +13,6 @@ from skimage import metrics as skmetrics
 
 from deconvkit import DeconvkitError, metrics
 from deconvkit.io import read_image
-
-LEVIN = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "levin09"
-
 
 def smooth_image(shape, seed=0, sigma=2.0):
     rng = np.random.default_rng(seed)
@@ -130,15 +126,13 @@ def test_error_ratio():
 
 
 @pytest.mark.data
-def test_levin_dataset_scores():
-    if not (LEVIN / "gt" / "im1.png").exists():
-        pytest.skip(f"Levin 2009 data not found at {LEVIN}")
+def test_levin_dataset_scores(levin_dir):
     scores, times = [], []
     for i in range(1, 5):
-        sharp, _ = read_image(LEVIN / "gt" / f"im{i}.png")
+        sharp, _ = read_image(levin_dir / "gt" / f"im{i}.png")
         assert metrics.levin_score(sharp, sharp).psnr == math.inf
         for j in range(1, 9):
-            blurred, _ = read_image(LEVIN / "blurred" / f"im{i}_kernel{j}.png")
+            blurred, _ = read_image(levin_dir / "blurred" / f"im{i}_kernel{j}.png")
             start = time.perf_counter()
             score = metrics.levin_score(blurred, sharp)
             times.append(time.perf_counter() - start)
