@@ -372,14 +372,16 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
         Write with this stored dtype (the input's bit depth), fitted to the format: PNG keeps 8/16 bits,
         JPEG is always 8-bit, a float source written to PNG/JPEG becomes uint8.
     dtype : dtype, optional
-        Explicit stored dtype; overrides ``like``. Must be one the format can hold.
+        Explicit stored dtype; overrides ``like``. Must be one the format can hold (PNG: uint8/uint16,
+        JPEG: uint8, TIFF/NPY: 8-32-bit integers and float16/32/64).
     overwrite : bool, default False
         Replace an existing file. Without it an existing ``path`` raises :class:`FileExistsError`.
 
     Notes
     -----
     Conversion to integers rounds ``clip(x, 0, 1) * max`` (``[-1, 1]`` for signed types); floats are
-    written unclipped. The data is encoded into a temporary file next to ``path`` and renamed over it only
+    written unclipped, and NaN/Inf only to float formats. JPEG is written at quality 95; 16-bit colour PNG
+    needs OpenCV (Pillow has no such mode). The data is encoded into a temporary file next to ``path`` and renamed over it only
     when complete; on any error the temporary file is removed and ``path`` is left as it was.
     """
     path = os.fspath(path)
@@ -411,8 +413,10 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
     try:
         try:
             _encode(tmp, fmt, data, channel_axis)
-        except (DeconvkitError, OSError, MemoryError):
+        except (OSError, MemoryError):
             raise
+        except DeconvkitError as exc:
+            raise DeconvkitError(f"cannot write {path}: {exc}") from exc
         except Exception as exc:
             raise DeconvkitError(f"cannot write {path} as {fmt.upper()}: {_first_line(exc)}") from exc
         os.chmod(tmp, 0o666 & ~_UMASK)
