@@ -343,9 +343,9 @@ def test_parse_files_round_trip(tmp_path):
     # 16-bit PNG: quantised to 1/65535 of the maximum before normalisation.
     write_image(tmp_path / "k.png", kernel / kernel.max(), dtype="uint16")
     np.testing.assert_allclose(psf.parse(str(tmp_path / "k.png")), kernel, atol=1e-5)
-    # A colour PNG PSF is averaged over its channels.
-    write_image(tmp_path / "c.png", np.stack([kernel / kernel.max()] * 3, axis=-1), dtype="uint16")
-    np.testing.assert_allclose(psf.parse(str(tmp_path / "c.png")), kernel, atol=1e-5)
+    # A colour PSF file is averaged over its channels (TIFF: 16-bit colour PNG would need OpenCV).
+    write_image(tmp_path / "c.tif", np.stack([kernel / kernel.max()] * 3, axis=-1), dtype="uint16")
+    np.testing.assert_allclose(psf.parse(str(tmp_path / "c.tif")), kernel, atol=1e-5)
 
 
 def test_parse_npz_member(tmp_path):
