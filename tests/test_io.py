@@ -4,6 +4,7 @@ no-clobber writes, and one-line errors for missing, corrupt and unsupported file
 from __future__ import annotations
 
 import os
+import sys
 
 import imageio.v3 as iio
 import numpy as np
@@ -60,6 +61,17 @@ def test_sixteen_bit_colour_png(tmp_path):
     # Channel order checked against Pillow's 8-bit view of the same file (it keeps the top byte).
     with Image.open(tmp_path / "c16.png") as eight_bit:
         np.testing.assert_array_equal(np.asarray(eight_bit.convert("RGB")), data >> 8)
+
+
+def test_sixteen_bit_colour_png_without_opencv(tmp_path, monkeypatch):
+    pytest.importorskip("cv2", reason="OpenCV is needed to create the test file")
+    io.write_image(tmp_path / "c16.png", integers(np.uint16, (4, 5, 3)))
+    monkeypatch.setitem(sys.modules, "cv2", None)  # as on an install without OpenCV
+    with pytest.raises(DeconvkitError, match="c16.png is a 16-bit colour PNG.*OpenCV"):
+        io.read_image(tmp_path / "c16.png")
+    with pytest.raises(DeconvkitError, match="new.png.*OpenCV"):
+        io.write_image(tmp_path / "new.png", np.zeros((4, 5, 3)), dtype="uint16")
+    assert sorted(os.listdir(tmp_path)) == ["c16.png"]
 
 
 @pytest.mark.parametrize("name,dtype", [("f32.tif", np.float32), ("f64.tif", np.float64),
