@@ -71,6 +71,19 @@ def test_random_3d_configuration(capsys):
     assert "3x3x3 -> 1x1x1" in out
 
 
+def test_output_padding_larger_than_stride_is_explained(capsys):
+    # allowed by PyTorch when output_padding < dilation: the extra output pixel gets no contribution
+    code, out, err = _main(capsys, "--input", "1,2,3", "--kernel", "1,2", "--dilation", "2",
+                           "--output-padding", "1")
+    assert code == 0, err
+    full = np.zeros(6)
+    for j, value in enumerate([1, 2, 3]):
+        full[j] += value * 1
+        full[j + 2] += value * 2
+    assert "C^T @ x.ravel() = [" + " ".join(f"{v:g}" for v in full) + "]" in out
+    assert "The matrix C (3 x 6" in out
+
+
 def test_bad_option_in_a_real_process():
     result = _run("--stride", "2", "--output-padding", "2")
     assert result.returncode == 2

@@ -166,7 +166,7 @@ def _size_formula(case: Case, in_shape, out_shape, output_padding) -> list[str]:
 
 def explain(case: Case) -> tuple[str, dict]:
     """The step-by-step text for one case, and the arrays a figure needs (``matrix``, ``overlap``)."""
-    from . import adjoint_output_padding, conv, conv_matrix, conv_transpose, overlap_map
+    from . import adjoint_output_padding, conv, conv_matrix, conv_transpose, output_shape, overlap_map
 
     x, kernel = case.x, case.kernel
     weight = kernel[np.newaxis, np.newaxis]
@@ -187,6 +187,12 @@ def explain(case: Case) -> tuple[str, dict]:
         out += _indent("\n".join(_size_formula(case, x.shape, big_shape, output_padding))).splitlines()
     big_shape = x.shape if case.mode == "conv" else big_shape
     matrix = conv_matrix((1,) + tuple(big_shape), weight, **params)
+    rows_shape = output_shape(big_shape, kernel.shape, **params)
+    if case.mode == "transpose" and rows_shape != x.shape:
+        # output_padding >= stride (allowed when it is < dilation): the convolution of the large shape has
+        # extra outputs that no input of the transposed convolution feeds; C keeps the rows of x's pixels.
+        keep = np.ravel_multi_index(np.indices(x.shape).reshape(x.ndim, -1), rows_shape)
+        matrix = matrix[keep]
     if case.mode == "conv":
         out += [f"\nStep 2. The input x ({_shape_text(x.shape)}):", _indent(_fmt(x)),
                 f"and the kernel w ({_shape_text(kernel.shape)}), used without flipping (cross-correlation, "
@@ -194,9 +200,11 @@ def explain(case: Case) -> tuple[str, dict]:
     else:
         out += [f"\nStep 2. The input x of the transposed convolution ({_shape_text(x.shape)}):", _indent(_fmt(x)),
                 f"and the kernel w ({_shape_text(kernel.shape)}):", _indent(_fmt(kernel)),
-                f"The transposed convolution is C^T, where C is the convolution of a {_shape_text(big_shape)} "
-                f"input with the same kernel, stride, padding and dilation (it maps {_shape_text(big_shape)} "
-                f"-> {_shape_text(x.shape)}).",
+                f"The transposed convolution is C^T, where C is the convolution of an input of size "
+                f"{_shape_text(big_shape)} with the same kernel, stride, padding and dilation (it maps "
+                f"{_shape_text(big_shape)} -> {_shape_text(rows_shape)}"
+                + (f"; only the rows of the {_shape_text(x.shape)} pixels that x feeds are kept)."
+                   if rows_shape != x.shape else ")."),
                 f"output_padding {tuple(output_padding)} picks which of the input sizes that give "
                 f"{_shape_text(x.shape)} is meant (the floor in the size formula loses it)."]
     rows, cols = matrix.shape
@@ -226,7 +234,8 @@ def explain(case: Case) -> tuple[str, dict]:
         back = matrix.T @ x.ravel()
         result = conv_transpose(x[np.newaxis], weight, output_padding=output_padding, **params)[0]
         out += [f"\nStep 4. C^T @ x.ravel() = {_fmt(back)}",
-                f"reshaped to the output ({_shape_text(result.shape)}):", _indent(_fmt(back.reshape(result.shape))),
+                f"reshaped to the output ({_shape_text(result.shape)}):",
+                _indent(_fmt(back.reshape(result.shape))),
                 f"conv_transpose(x, w) computed directly agrees: max |difference| = "
                 f"{np.abs(back.reshape(result.shape) - result).max():g}"]
         if x.ndim == 1:
@@ -235,12 +244,12 @@ def explain(case: Case) -> tuple[str, dict]:
                 start = j * case.stride[0] - case.padding[0]
                 out.append(f"    x[{j}] = {value:g} adds {_fmt(value * kernel)} at output position {start} "
                            f"(taps {case.dilation[0]} apart)")
-        check = conv(result[np.newaxis], weight, **params)[0]
-        out.append(f"C @ output = conv(output, w) has the input's shape again: {_shape_text(check.shape)}")
+        out.append(f"C @ output has the input's shape again: {_shape_text(x.shape)}")
     overlap = overlap_map(kernel.shape, case.stride, input_size=(y.shape if case.mode == "conv" else x.shape),
                           padding=case.padding, dilation=case.dilation, output_padding=output_padding)
-    out += [f"\nStep {6 if case.mode == 'conv' else 5}. Overlap map of the transposed convolution (how many kernel taps add up in each output "
-            "pixel; uneven counts are the checkerboard artefact of kernel sizes not divisible by the stride):",
+    step = 6 if case.mode == "conv" else 5
+    out += [f"\nStep {step}. Overlap map of the transposed convolution (how many kernel taps add up in each "
+            "output pixel; uneven counts are the checkerboard artefact of kernel sizes not divisible by the stride):",
             _indent(_fmt(overlap))]
     return "\n".join(out), {"matrix": matrix, "overlap": overlap, "title": case.title}
 

@@ -183,7 +183,8 @@ def conv_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
     kernel = weight.shape[2:]
     taps = math.prod(kernel)
     pixels = math.prod(out_shape)
-    plan = [(index, _tap_windows(tap, geo, out_shape, x.shape[2:])) for index, tap in enumerate(tap_offsets(kernel))]
+    plan = [(index, _tap_windows(tap, geo, out_shape, x.shape[2:]))
+            for index, tap in enumerate(tap_offsets(kernel))]
     matrix = weight.reshape(groups, out_channels // groups, in_per_group * taps)
     out = np.empty((n_batch, out_channels) + tuple(out_shape), dtype=x.dtype)
     for chunk in _batch_chunks(n_batch, in_channels * taps * pixels):

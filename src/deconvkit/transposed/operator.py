@@ -71,24 +71,19 @@ class ConvOperator(LinearOperator):
         return adjoint_output_padding(self.shape_in[-self.ndim_spatial:], self.weight.shape[2:], geo.stride,
                                       geo.pad_before, geo.dilation)
 
-    def _batched(self, array, trailing):
-        """Fold every axis before (channels, *spatial) into one batch axis."""
-        core = trailing[-self.ndim_spatial - 1:]
-        return np.ascontiguousarray(array, dtype=self.dtype).reshape((-1,) + core)
+    def _apply(self, array, shape_from, shape_to, kernel):
+        """Run ``kernel`` with every axis before (channels, *spatial) folded into one batch axis."""
+        lead = array.shape[:array.ndim - len(shape_from)]
+        core = shape_from[-self.ndim_spatial - 1:]
+        flat = np.ascontiguousarray(array, dtype=self.dtype).reshape((-1,) + core)
+        result = kernel(flat, self.weight, self.geometry, self.groups, shape_to[-self.ndim_spatial:])
+        return result.reshape(lead + shape_to)
 
     def _forward(self, x):
-        lead = x.shape[:x.ndim - len(self.shape_in)]
-        flat = self._batched(x, self.shape_in)
-        out_spatial = self.shape_out[-self.ndim_spatial:]
-        y = conv_kernel(flat, self.weight, self.geometry, self.groups, out_spatial)
-        return y.reshape(lead + self.shape_out)
+        return self._apply(x, self.shape_in, self.shape_out, conv_kernel)
 
     def _adjoint(self, y):
-        lead = y.shape[:y.ndim - len(self.shape_out)]
-        flat = self._batched(y, self.shape_out)
-        in_spatial = self.shape_in[-self.ndim_spatial:]
-        x = conv_transpose_kernel(flat, self.weight, self.geometry, self.groups, in_spatial)
-        return x.reshape(lead + self.shape_in)
+        return self._apply(y, self.shape_out, self.shape_in, conv_transpose_kernel)
 
     def matrix(self):
         """The sparse matrix of the operator (:func:`~deconvkit.transposed.conv_matrix`)."""
