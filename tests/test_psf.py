@@ -275,7 +275,7 @@ def test_gaussian_rejects_bad_input(kwargs, match):
 @pytest.mark.parametrize("spec,expected", [
     ("motion:length=15,angle=30", lambda: psf.motion(15, 30)),
     ("motion:15,30", lambda: psf.motion(15, 30)),
-    (" Motion : length = 7.5 ", lambda: psf.motion(7.5)),
+    (" Motion : Length = 7.5 ", lambda: psf.motion(7.5)),
     ("defocus:radius=6", lambda: psf.defocus(6)),
     ("disk:radius=2.5", lambda: psf.defocus(2.5)),
     ("gaussian:sigma=2", lambda: psf.gaussian(2)),
@@ -356,7 +356,7 @@ def test_parse_npz_member(tmp_path):
     np.testing.assert_allclose(psf.parse(str(tmp_path / "one.npz")), kernels["psf1"], atol=1e-15)
     with pytest.raises(DeconvkitError, match="no array 'psf9'.*psf1, psf2"):
         psf.parse(f"{tmp_path / 'psfs.npz'}:psf9")
-    with pytest.raises(DeconvkitError, match="no array ''"):
+    with pytest.raises(DeconvkitError, match="holds 2 arrays; name one of psf1, psf2"):
         psf.parse(str(tmp_path / "psfs.npz"))  # two arrays: the name is needed
     with pytest.raises(FileNotFoundError):
         psf.parse(f"{tmp_path / 'missing.npz'}:psf1")

@@ -165,6 +165,7 @@ def _parse_arguments(model: PSFModel, text: str) -> dict:
             raise DeconvkitError(f"PSF spec {model.name}:{text} has an empty value; usage: {model.usage()}")
         if "=" in token:
             key, _, value = (s.strip() for s in token.partition("="))
+            key = key.lower()
             if key not in by_name:
                 raise DeconvkitError(
                     f"PSF {model.name} has no parameter {key!r}; usage: {model.usage()}")
@@ -296,7 +297,8 @@ def _read_npz_member(spec: str) -> np.ndarray:
             if not key and len(names) == 1:
                 key = names[0]
             if key not in names:
-                raise DeconvkitError(f"{path} has no array {key!r}; name one of {', '.join(names)} as {path}:NAME")
+                problem = f"has no array {key!r}" if key else f"holds {len(names)} arrays"
+                raise DeconvkitError(f"{path} {problem}; name one of {', '.join(names)} as {path}:NAME")
             return archive[key]
     except DeconvkitError:
         raise
