@@ -46,6 +46,8 @@ def test_ssim_wraps_skimage():
     noisy = np.stack([b, b[::-1], b[:, ::-1]], axis=-1)
     value = metrics.ssim(colour, noisy, channel_axis=-1)
     assert 0 < value < 1
+    with pytest.raises(DeconvkitError, match="ssim"):
+        metrics.ssim(a[:5, :5], b[:5, :5])
 
 
 def brute_force_ssd(restored, sharp, maxshift, step, border):

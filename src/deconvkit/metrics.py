@@ -56,8 +56,11 @@ def ssim(reference, image, data_range: float = 1.0, channel_axis=None, **kwargs)
     from skimage.metrics import structural_similarity
 
     reference, image = _pair(reference, image)
-    return float(structural_similarity(reference, image, data_range=data_range, channel_axis=channel_axis,
-                                       **kwargs))
+    try:
+        return float(structural_similarity(reference, image, data_range=data_range, channel_axis=channel_axis,
+                                           **kwargs))
+    except ValueError as exc:  # e.g. an image smaller than the 7x7 window: say so in deconvkit's terms
+        raise DeconvkitError(f"ssim of images of shape {image.shape}: {exc}") from exc
 
 
 class LevinScore(NamedTuple):
