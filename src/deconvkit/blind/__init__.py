@@ -1,0 +1,252 @@
+"""Blind deconvolution: estimate the PSF from the blurred image alone, then restore.
+
+:func:`estimate_psf` returns a PSF (centre at ``k // 2``, convolution orientation, sum 1) and a dict
+saying what was estimated; :func:`deblur` estimates and restores in one call. Models:
+
+``"motion"``, ``"defocus"``, ``"gaussian"``
+    Parametric blurs fitted to the blurred image's spectrum (:mod:`._parametric`): fast, and exact when
+    the blur really is of that kind. The PSF is built by :mod:`deconvkit.psf`.
+``"general"``
+    Any blur, e.g. camera shake: coarse-to-fine alternating estimation with an L0 gradient prior
+    (:mod:`._general`).
+``"auto"`` (default)
+    Runs the general estimator and the parametric fits, and keeps a parametric PSF only when it agrees
+    with the general estimate (aligned normalised cross-correlation) and fits the spectrum well: then the exact model
+    is better than the noisier free-form kernel. ``info["model"]`` says which was chosen and
+    ``info["evidence"]`` why.
+
+See ``docs/blind.md`` for the method and ``docs/benchmarks_blind.md`` for results on real camera shake.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import scipy.signal
+
+from .._shared import DeconvkitError, as_float_array, move_channels_first
+from ..noise import estimate_noise
+from ._general import centre_psf, estimate_general
+from ._parametric import Spectrum, estimate_defocus, estimate_gaussian, estimate_motion
+
+__all__ = ["estimate_psf", "deblur", "BlindResult", "MODELS", "default_psf_size", "psf_similarity"]
+
+MODELS = ("auto", "general", "motion", "defocus", "gaussian")
+
+# "auto" keeps a parametric model only when it agrees with the general estimate (aligned normalised
+# cross-correlation) AND its own spectral fit is convincing. Thresholds set on synthetic blurs of
+# scikit-image samples and on the Levin captures (real shake must stay "general"); see docs/blind.md.
+_ACCEPT = {"motion": (0.85, 0.06), "defocus": (0.8, 0.85), "gaussian": (0.9, -1.0)}
+# Rec. 709 luma weights: blur is estimated on luminance, where edges of all channels show.
+_LUMA = np.array([0.2126, 0.7152, 0.0722])
+
+
+@dataclasses.dataclass
+class BlindResult:
+    """Result of :func:`deblur`: the restored ``image``, the estimated ``psf``, and ``params`` (what was
+    estimated and which non-blind method restored it)."""
+
+    image: np.ndarray
+    psf: np.ndarray
+    params: dict
+
+
+def default_psf_size(shape) -> int:
+    """Kernel support searched when ``size`` is not given: about 12% of the shorter side, odd, 9..65.
+
+    Real camera shake rarely exceeds a tenth of the frame; the estimate is cropped to its support
+    afterwards, so a generous search size costs time, not accuracy.
+    """
+    size = int(round(0.12 * min(shape)))
+    size = min(max(size, 9), 65)
+    return size + (size % 2 == 0)
+
+
+def psf_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised cross-correlation of two PSFs at their best relative shift (1 = same up to a shift)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    denominator = np.linalg.norm(a) * np.linalg.norm(b)
+    if denominator == 0:
+        return 0.0
+    return float(scipy.signal.correlate(a, b, mode="full", method="direct").max() / denominator)
+
+
+def _luminance(image, channel_axis):
+    image = as_float_array(image, "image", ndim=(2,) if channel_axis is None else (3,))
+    stack = move_channels_first(image, channel_axis).astype(np.float64)
+    if stack.shape[0] == 1:
+        grey = stack[0]
+    elif stack.shape[0] in (3, 4):  # RGB or RGBA: alpha carries no blur information
+        grey = np.tensordot(_LUMA, stack[:3], axes=1)
+    else:
+        grey = stack.mean(axis=0)
+    return image, grey
+
+
+def _check_structure(grey: np.ndarray, size: int) -> float:
+    """Raise if the image cannot constrain a PSF; return its noise estimate."""
+    if min(grey.shape) < max(2 * size + 1, 16):
+        raise DeconvkitError(
+            f"image shape {grey.shape} is too small to estimate a {size}x{size} PSF; it needs at least "
+            f"{max(2 * size + 1, 16)} pixels per side (pass a smaller size)")
+    span = float(grey.max() - grey.min())
+    noise = estimate_noise(grey)
+    gy, gx = np.gradient(grey)
+    magnitude = np.hypot(gy, gx)
+    # an edge is a gradient clearly above both the noise and the rounding of the data
+    edges = magnitude > max(4.0 * noise, 1e-3 * span, 1e-12)
+    if span <= 1e-12 * max(1.0, float(np.abs(grey).max())) or edges.sum() < max(50, 0.002 * grey.size):
+        raise DeconvkitError(
+            "image has too little structure to estimate a PSF (it is flat or pure noise: "
+            f"{int(edges.sum())} edge pixels above the noise level {noise:.3g}); pass a known psf to "
+            "deconvkit.deconvolve instead")
+    return noise
+
+
+def _crop_to_support(psf: np.ndarray, margin: int = 1) -> np.ndarray:
+    """Smallest odd square, centred at ``k // 2``, that holds every non-zero value (plus ``margin``)."""
+    rows, cols = np.nonzero(psf > 0)
+    if rows.size == 0:
+        return psf
+    c = psf.shape[0] // 2
+    reach = int(max(np.abs(rows - c).max(), np.abs(cols - c).max())) + margin
+    reach = min(reach, c)
+    return psf[c - reach:c + reach + 1, c - reach:c + reach + 1]
+
+
+def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=None):
+    """Estimate the blur PSF of an image, with no knowledge of the sharp image.
+
+    Parameters
+    ----------
+    image : ndarray
+        Blurred 2-D image, or colour with ``channel_axis``; float in about [0, 1] (integers are
+        rescaled by their type's maximum).
+    model : {"auto", "general", "motion", "defocus", "gaussian"}
+        PSF model; ``"auto"`` picks one by evidence (see the module docstring).
+    size : int, optional
+        Largest PSF extent in pixels (odd). Default: :func:`default_psf_size`, and the returned general
+        PSF is cropped to its support.
+    channel_axis : int, optional
+        Colour axis; the PSF is estimated on the luminance.
+    progress : callable, optional
+        ``progress(done, total)`` after each pyramid level / fitting stage.
+
+    Returns
+    -------
+    psf : ndarray (k, k), float64
+        Non-negative, sums to 1, centred at ``k // 2`` (centroid within half a pixel).
+    info : dict
+        ``model`` (the one used), its parameters (``length``/``angle``, ``radius``, ``sigma``),
+        ``size``, ``time_s``, and for ``"auto"`` the ``evidence`` (agreement of each parametric fit with
+        the general estimate).
+
+    Raises
+    ------
+    DeconvkitError
+        Unknown model, bad size, or an image with too little structure (flat or pure noise).
+
+    Examples
+    --------
+    >>> import numpy as np, deconvkit
+    >>> from deconvkit.psf import motion
+    >>> from skimage import data
+    >>> blurred = deconvkit.blur(data.camera() / 255.0, motion(15, 30), boundary="valid")
+    >>> psf, info = deconvkit.estimate_psf(blurred, model="motion")
+    >>> round(info["length"]), round(info["angle"])
+    (15, 30)
+    """
+    started = time.perf_counter()
+    if model not in MODELS:
+        raise DeconvkitError(f"model must be one of {MODELS}, got {model!r}")
+    raw = np.asarray(image)
+    _, grey = _luminance(image, channel_axis)
+    if raw.dtype.kind in "ui":  # integer images: use their natural [0, 1] scale for the priors
+        grey = grey / float(np.iinfo(raw.dtype).max)
+    if size is None:
+        size = default_psf_size(grey.shape)
+    else:
+        if isinstance(size, bool) or not float(size).is_integer() or int(size) < 3:
+            raise DeconvkitError(f"size must be an integer >= 3 (pixels), got {size!r}")
+        size = int(size) + (int(size) % 2 == 0)
+    _check_structure(grey, size)
+    report = progress or (lambda done, total: None)
+
+    info: dict = {"size_searched": size}
+    if model in ("motion", "defocus", "gaussian"):
+        spectrum = Spectrum(grey, size)
+        fit = {"motion": estimate_motion, "defocus": estimate_defocus, "gaussian": estimate_gaussian}[model]
+        psf, params, score = fit(spectrum)
+        report(1, 1)
+        info.update(model=model, **params, spectral_fit=score)
+    else:
+        # General estimate: pyramid levels + (auto) one step for the parametric fits
+        extra = 1 if model == "auto" else 0
+        levels = []
+
+        def level_progress(done, total):
+            levels.append(done)
+            report(done, total + extra)
+
+        general, general_info = estimate_general(grey, size, progress=level_progress)
+        general = _crop_to_support(general)
+        psf = general
+        info.update(model="general", **general_info)
+        if model == "auto":
+            spectrum = Spectrum(grey, size)
+            evidence = {}
+            best_name, best_value, best = None, 0.0, None
+            for name, fit in (("motion", estimate_motion), ("defocus", estimate_defocus),
+                              ("gaussian", estimate_gaussian)):
+                candidate, params, score = fit(spectrum)
+                agreement = psf_similarity(general, candidate)
+                evidence[name] = {"agreement": agreement, "spectral_fit": score, **params}
+                min_agreement, min_fit = _ACCEPT[name]
+                if agreement >= min_agreement and score >= min_fit and agreement > best_value:
+                    best_name, best_value, best = name, agreement, (candidate, params)
+            report(len(levels) + 1, len(levels) + 1)
+            info["evidence"] = evidence
+            if best is not None:
+                psf = best[0]
+                info = {"model": best_name, **best[1], "size_searched": size, "evidence": evidence,
+                        "general": general_info}
+    psf = centre_psf(np.asarray(psf, dtype=np.float64))
+    psf = psf / psf.sum()
+    info["size"] = int(psf.shape[0])
+    info["time_s"] = time.perf_counter() - started
+    return psf, info
+
+
+def deblur(image, *, psf_model="auto", psf_size=None, channel_axis=None, progress=None, **params):
+    """Blind deconvolution: estimate the PSF (:func:`estimate_psf`), then restore every channel with it.
+
+    Parameters
+    ----------
+    image : ndarray
+        Blurred 2-D image or colour image with ``channel_axis``.
+    psf_model, psf_size
+        Passed to :func:`estimate_psf` as ``model`` and ``size``.
+    channel_axis : int, optional
+        Colour axis; the PSF comes from the luminance and is applied to every channel.
+    progress : callable, optional
+        ``progress(done, total)`` during the estimation.
+    **params
+        Passed to :func:`deconvkit.deconvolve` (``method="auto"`` by default, ``noise_sigma``, ...).
+
+    Returns
+    -------
+    BlindResult
+        ``.image`` (same shape and dtype rule as :func:`deconvkit.deconvolve`), ``.psf``, ``.params``
+        (``{"psf": estimate info, "deconvolve": non-blind info}``).
+    """
+    from ..solvers import deconvolve
+
+    psf, psf_info = estimate_psf(image, model=psf_model, size=psf_size, channel_axis=channel_axis,
+                                 progress=progress)
+    params.setdefault("method", "auto")
+    restored, info = deconvolve(image, psf, channel_axis=channel_axis, return_info=True, **params)
+    return BlindResult(restored, psf, {"psf": psf_info, "deconvolve": info})
+
