@@ -22,6 +22,7 @@ Padding is never materialised: each tap's slice is clipped to the positions that
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import scipy.sparse
@@ -68,7 +69,8 @@ def _shape_list(shape) -> str:
 
 
 def _prepare(x, weight, bias, ndim, *, transposed, groups, name):
-    """Validate and cast the tensors; return ``(x (N, C, *S), weight, bias, batched, dtype)``."""
+    """Validate and cast the tensors (PyTorch's checks and wording); return
+    ``(x as (N, C, *S), weight, bias, batched, ndim)`` in the working dtype of ``x``."""
     x = _real_array(x, "input")
     weight = _real_array(weight, "weight")
     if ndim is None:
@@ -87,7 +89,7 @@ def _prepare(x, weight, bias, ndim, *, transposed, groups, name):
         raise ConvolutionError(
             f"expected stride to be a single integer value or a list of {weight.ndim - 2} values to match the "
             f"convolution dimensions, but got weight of size {_shape_list(weight.shape)} for {label}")
-    if not isinstance(groups, int) or isinstance(groups, bool):
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
         raise ConvolutionTypeError(f"groups must be an int, got {groups!r}")
     if groups <= 0:
         raise ConvolutionError("non-positive groups is not supported")
