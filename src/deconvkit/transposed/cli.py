@@ -9,7 +9,6 @@ to agree.
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass
 
@@ -320,8 +319,8 @@ def register(subparsers) -> None:
         "explain", help="print C, C @ x, C^T @ y and the outputs step by step",
         description="Explain a convolution / transposed convolution step by step. With no options: the "
                     "classic 4x4 * 3x3 -> 2x2 -> 4x4 case and the 1-D [1, 2] * [3, 4], stride 2 -> "
-                    "[3, 4, 6, 8] case.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "[3, 4, 6, 8] case. Sizes default to a 4-pixel input and a 3-pixel kernel per axis "
+                    "(conv mode) or 2 and 2 (transpose mode), stride 1, no padding, dilation 1.")
     explain_parser.add_argument("--mode", choices=("conv", "transpose"),
                                 help="conv: x is the convolution's input; transpose: x is the transposed "
                                      "convolution's input (default: transpose if --output-padding is given)")
@@ -334,7 +333,7 @@ def register(subparsers) -> None:
     explain_parser.add_argument("--padding", help="zero padding on both sides, e.g. 1")
     explain_parser.add_argument("--output-padding", help="extra output pixels at the end (transpose mode)")
     explain_parser.add_argument("--dilation", help="spacing between kernel taps")
-    explain_parser.add_argument("--seed", type=int, default=0, help="seed for random input/kernel values")
+    explain_parser.add_argument("--seed", type=int, default=0, help="seed for random input/kernel values (default 0)")
     explain_parser.add_argument("--png", metavar="FILE", help="also draw C and the overlap map to FILE")
     explain_parser.set_defaults(func=run_explain)
 
