@@ -370,6 +370,27 @@ def test_conv_transpose_equals_naive_scatter_loop():
         np.testing.assert_allclose(ours, expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("kernel, stride", [((4, 4), (2, 2)), ((3, 5), (2, 3)), ((2, 3), (3, 1))])
+def test_strided_transpose_is_interleaved_stride_one_transposes(kernel, stride):
+    """The sub-pixel view of docs/transposed.md: output phase r of a stride-s transposed convolution is a
+    stride-1 transposed convolution with the sub-kernel w[r::s] (torch gives the strided reference)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 5, 4))
+    weight = rng.standard_normal((3, 2) + kernel)
+    expected = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(weight),
+                                                    stride=stride).numpy()
+    for phase in itertools.product(*(range(s) for s in stride)):
+        sub_kernel = weight[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, stride)))]
+        grid = expected[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, stride)))]
+        if sub_kernel.size == 0:
+            np.testing.assert_array_equal(grid, 0)
+            continue
+        part = conv_transpose(x, sub_kernel)
+        assert part.shape == grid.shape            # (n - 1) + len(w[r::s]) pixels on each axis
+        np.testing.assert_allclose(part, grid, atol=1e-12)
+
+
 def test_classic_examples_by_hand():
     # 1-D: input [1, 2], kernel [3, 4], stride 2 -> each input pixel drops a scaled kernel copy, 2 apart
     x, kernel, stride = [1.0, 2.0], [3.0, 4.0], 2
