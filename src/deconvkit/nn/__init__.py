@@ -10,7 +10,8 @@ Building blocks (:mod:`deconvkit.nn.layers`)
     :class:`BilinearConvTranspose2d` with :func:`bilinear_init` / :func:`bilinear_kernel` (the FCN kernel),
     :class:`ResizeConv`, :class:`PixelShuffleUp`, :class:`FixedUpsample`.
 Model (:mod:`deconvkit.nn.model`)
-    :class:`DeconvNet` with the decoders listed in :data:`DECODERS` and encoder presets in :data:`PRESETS`.
+    :class:`DeconvNet` with the decoders listed in :data:`DECODERS` and encoder presets in :data:`PRESETS`
+    (both in the torch-free :mod:`deconvkit.nn.config`, with :class:`TrainConfig`).
 Data (:mod:`deconvkit.nn.data`)
     :class:`SyntheticShapes` (seeded, generated on the fly) and :class:`VOCSegmentation` (PASCAL-VOC layout).
 Training (:mod:`deconvkit.nn.train`)
@@ -25,9 +26,10 @@ _EXPORTS = {
     "layers": ["SwitchMaxPool2d", "SwitchMaxUnpool2d", "ZeroFillUnpool2d", "BilinearConvTranspose2d",
                "bilinear_init", "bilinear_kernel", "ResizeConv", "PixelShuffleUp", "FixedUpsample",
                "conv_bn_relu"],
-    "model": ["DeconvNet", "DECODERS", "LEARNED_DECODERS", "FIXED_DECODERS", "PRESETS"],
+    "config": ["TrainConfig", "DECODERS", "LEARNED_DECODERS", "FIXED_DECODERS", "PRESETS"],
+    "model": ["DeconvNet"],
     "data": ["SyntheticShapes", "VOCSegmentation", "SYNTHETIC_CLASSES"],
-    "train": ["TrainConfig", "train_segmentation", "evaluate", "segmentation_scores", "confusion_matrix"],
+    "train": ["train_segmentation", "evaluate", "segmentation_scores", "confusion_matrix"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

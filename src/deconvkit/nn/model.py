@@ -27,23 +27,11 @@ import torch
 from torch import nn
 
 from .._shared import DeconvkitError
+from .config import DECODERS, FIXED_DECODERS, LEARNED_DECODERS, PRESETS
 from .layers import (BilinearConvTranspose2d, FixedUpsample, PixelShuffleUp, ResizeConv, SwitchMaxPool2d,
                      SwitchMaxUnpool2d, conv_bn_relu)
 
 __all__ = ["DeconvNet", "DECODERS", "LEARNED_DECODERS", "FIXED_DECODERS", "PRESETS"]
-
-LEARNED_DECODERS = ("deconvnet", "fcn-bilinear", "resize-conv", "pixel-shuffle")
-FIXED_DECODERS = ("nearest", "zero-fill")
-DECODERS = LEARNED_DECODERS + FIXED_DECODERS
-
-#: Encoder shapes: (widths, convs per stage). "vgg16" is the VGG16 convolutional trunk DeconvNet uses
-#: (without the fc6/fc7 layers); "small" and "tiny" train on a CPU in minutes.
-PRESETS = {
-    "vgg16": ((64, 128, 256, 512, 512), (2, 2, 3, 3, 3)),
-    "small": ((16, 32, 64), (2, 2, 2)),
-    "tiny": ((8, 16, 32), (1, 1, 1)),
-}
-
 
 class _DecoderStage(nn.Module):
     """One decoder stage: a learned (or switch-based) upsampler followed by the refinement layers."""

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from .._shared import DeconvkitError
 from .data import IGNORE_INDEX, SyntheticShapes, VOCSegmentation
-from .model import DECODERS, PRESETS, DeconvNet
+from .config import TrainConfig
+from .model import DeconvNet
 
 __all__ = ["TrainConfig", "train_segmentation", "evaluate", "confusion_matrix", "segmentation_scores",
            "CHECKPOINT_NAME"]
@@ -29,49 +30,6 @@ CHECKPOINT_NAME = "checkpoint.pt"
 _CHECKPOINT_VERSION = 1
 # Settings that may differ between a run and its resumption; all others must match the checkpoint.
 _RESUMABLE_CHANGES = ("epochs", "device")
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything that defines a training run (saved in the checkpoint and checked on resume).
-
-    ``data=None`` trains on :class:`~deconvkit.nn.data.SyntheticShapes` with ``train_size`` / ``val_size``
-    images of ``image_size`` pixels; otherwise ``data`` is a PASCAL-VOC-layout directory whose ``train``
-    and ``val`` lists are used, with square crops of ``image_size``.
-    """
-
-    decoder: str = "deconvnet"
-    preset: str = "small"
-    epochs: int = 8
-    batch_size: int = 16
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    seed: int = 0
-    device: str = "cpu"
-    data: str | None = None
-    num_classes: int | None = None
-    image_size: int = 96
-    train_size: int = 384
-    val_size: int = 96
-    balance_classes: bool = True
-
-    def validate(self) -> "TrainConfig":
-        if self.decoder not in DECODERS:
-            raise DeconvkitError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
-        if self.preset not in PRESETS:
-            raise DeconvkitError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
-        for name in ("epochs", "batch_size", "image_size", "train_size", "val_size"):
-            value = getattr(self, name)
-            minimum = 0 if name == "epochs" else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise DeconvkitError(f"{name} must be an integer >= {minimum}, got {value!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise DeconvkitError(f"lr must be a positive number, got {self.lr!r}")
-        if self.device not in ("cpu", "cuda"):
-            raise DeconvkitError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise DeconvkitError("device 'cuda' was requested but PyTorch sees no CUDA GPU; use --device cpu")
-        return self
 
 
 def _datasets(config: TrainConfig):
@@ -164,7 +122,7 @@ def _load_checkpoint(path: Path, config: TrainConfig) -> dict:
 
 
 def train_segmentation(config: TrainConfig, out_dir=None, resume: bool = False, progress: bool = False,
-                       log=None) -> dict:
+                       log=None, stop_after: int | None = None) -> dict:
     """Train a :class:`DeconvNet` for ``config.epochs`` epochs and score it on the held-out split.
 
     Parameters
@@ -179,6 +137,10 @@ def train_segmentation(config: TrainConfig, out_dir=None, resume: bool = False, 
         Show a tqdm progress bar on stderr.
     log : callable, optional
         Called with one line of text per epoch.
+    stop_after : int, optional
+        Train at most this many epochs in this call (then evaluate), e.g. to split a run over several
+        sessions; ``resume=True`` later continues it exactly. The learning-rate schedule always spans
+        ``config.epochs``, so raising ``epochs`` on resume changes the schedule from then on.
 
     Returns
     -------
@@ -223,10 +185,11 @@ def train_segmentation(config: TrainConfig, out_dir=None, resume: bool = False, 
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=max(config.epochs - start_epoch, 0) * steps_per_epoch, disable=not progress,
+    end_epoch = config.epochs if stop_after is None else min(config.epochs, start_epoch + int(stop_after))
+    bar = tqdm(total=max(end_epoch - start_epoch, 0) * steps_per_epoch, disable=not progress,
                desc=f"train {config.decoder}", unit="step", file=sys.stderr, leave=False)
     start_time = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(start_epoch, end_epoch):
         model.train()
         if hasattr(train_set, "set_epoch"):
             train_set.set_epoch(epoch)
@@ -254,7 +217,7 @@ def train_segmentation(config: TrainConfig, out_dir=None, resume: bool = False, 
     bar.close()
     train_seconds = time.perf_counter() - start_time
     scores = evaluate(model, val_set, num_classes, device, config.batch_size)
-    return {**scores, "history": history, "epochs_run": config.epochs - start_epoch,
+    return {**scores, "history": history, "epochs_run": max(end_epoch - start_epoch, 0),
             "train_seconds": train_seconds, "parameters": sum(p.numel() for p in model.parameters()),
             "checkpoint": None if checkpoint_path is None else str(checkpoint_path),
             "config": dataclasses.asdict(config), "model": model}
