@@ -49,6 +49,36 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.floating, np.integer))
 
 
+def _binary(name):
+    """``torch.<name>(x, y[, out=])`` as a static method (torch rejects ``out=None`` on some builds)."""
+    def op(x, y, out=None):
+        fn = getattr(torch, name)
+        return fn(x, y) if out is None else fn(x, y, out=out)
+    op.__name__ = name
+    return staticmethod(op)
+
+
+def _unary(name):
+    def op(x):
+        return getattr(torch, name)(x)
+    op.__name__ = name
+    return staticmethod(op)
+
+
+def _extremum(name, clamp_side):
+    """``np.maximum``-like: a Python number on either side becomes a ``torch.clamp`` bound."""
+    def op(x, y, out=None):
+        if _is_number(x):
+            x, y = y, x
+        if _is_number(y):
+            kwargs = {clamp_side: float(y)}
+            return torch.clamp(x, **kwargs) if out is None else torch.clamp(x, **kwargs, out=out)
+        fn = getattr(torch, name)
+        return fn(x, y) if out is None else fn(x, y, out=out)
+    op.__name__ = name
+    return staticmethod(op)
+
+
 class TorchBackend:
     """The :class:`~deconvkit.fft.NumpyBackend` method set on ``torch`` tensors.
 
@@ -132,29 +162,18 @@ class TorchBackend:
         return x.clone()
 
     # --- in-place friendly arithmetic ----------------------------------------------------------------
-    @staticmethod
-    def multiply(x, y, out=None):
-        return torch.mul(x, y, out=out) if out is not None else torch.mul(x, y)
-
-    @staticmethod
-    def add(x, y, out=None):
-        return torch.add(x, y, out=out) if out is not None else torch.add(x, y)
-
-    @staticmethod
-    def subtract(x, y, out=None):
-        return torch.sub(x, y, out=out) if out is not None else torch.sub(x, y)
-
-    @staticmethod
-    def divide(x, y, out=None):
-        return torch.div(x, y, out=out) if out is not None else torch.div(x, y)
+    multiply = _binary("mul")
+    add = _binary("add")
+    subtract = _binary("sub")
+    divide = _binary("div")
 
     # --- element-wise --------------------------------------------------------------------------------
-    abs = staticmethod(torch.abs) if torch is not None else None
-    sqrt = staticmethod(torch.sqrt) if torch is not None else None
-    exp = staticmethod(torch.exp) if torch is not None else None
-    log = staticmethod(torch.log) if torch is not None else None
-    sign = staticmethod(torch.sign) if torch is not None else None
-    conj = staticmethod(torch.conj) if torch is not None else None
+    abs = _unary("abs")
+    sqrt = _unary("sqrt")
+    exp = _unary("exp")
+    log = _unary("log")
+    sign = _unary("sign")
+    conj = _unary("conj")
 
     @staticmethod
     def real(x):
@@ -164,21 +183,8 @@ class TorchBackend:
     def where(condition, x, y):
         return torch.where(condition, x, y)
 
-    @staticmethod
-    def maximum(x, y, out=None):
-        if _is_number(y):
-            return torch.clamp(x, min=float(y), out=out) if out is not None else torch.clamp(x, min=float(y))
-        if _is_number(x):
-            return TorchBackend.maximum(y, x, out=out)
-        return torch.maximum(x, y, out=out) if out is not None else torch.maximum(x, y)
-
-    @staticmethod
-    def minimum(x, y, out=None):
-        if _is_number(y):
-            return torch.clamp(x, max=float(y), out=out) if out is not None else torch.clamp(x, max=float(y))
-        if _is_number(x):
-            return TorchBackend.minimum(y, x, out=out)
-        return torch.minimum(x, y, out=out) if out is not None else torch.minimum(x, y)
+    maximum = _extremum("maximum", "min")
+    minimum = _extremum("minimum", "max")
 
     @staticmethod
     def clip(x, lo, hi, out=None):

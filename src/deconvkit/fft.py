@@ -182,23 +182,12 @@ class NumpyBackend:
         return x.copy()
 
     # --- in-place friendly arithmetic (``out=`` reuses a buffer: no allocation, no page faults) ------
-    @staticmethod
-    def multiply(x, y, out=None):
-        return np.multiply(x, y, out=out)
+    multiply = staticmethod(np.multiply)
+    add = staticmethod(np.add)
+    subtract = staticmethod(np.subtract)
+    divide = staticmethod(np.divide)
 
-    @staticmethod
-    def add(x, y, out=None):
-        return np.add(x, y, out=out)
-
-    @staticmethod
-    def subtract(x, y, out=None):
-        return np.subtract(x, y, out=out)
-
-    @staticmethod
-    def divide(x, y, out=None):
-        return np.divide(x, y, out=out)
-
-    # --- element-wise --------------------------------------------------------------------------------
+    # --- element-wise (``maximum``/``minimum`` take ``out=``, as every ufunc) ---------------------------
     abs = staticmethod(np.abs)
     sqrt = staticmethod(np.sqrt)
     exp = staticmethod(np.exp)
@@ -207,14 +196,8 @@ class NumpyBackend:
     conj = staticmethod(np.conj)
     real = staticmethod(np.real)
     where = staticmethod(np.where)
-
-    @staticmethod
-    def maximum(x, y, out=None):
-        return np.maximum(x, y, out=out)
-
-    @staticmethod
-    def minimum(x, y, out=None):
-        return np.minimum(x, y, out=out)
+    maximum = staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
 
     @staticmethod
     def clip(x, lo, hi, out=None):
