@@ -197,6 +197,12 @@ def test_invalid_arguments_fail_like_torch(cfg):
         if torch_message.startswith(TORCH_CHECK_PREFIXES):
             assert str(ours.value) == torch_message
     else:
+        if 0 in expected.shape[-cfg["ndim"]:]:
+            # torch's oneDNN path (float32, groups > 1) skips the size check and returns an empty tensor
+            # where its float64 path raises; we always raise, as the documented check does.
+            with pytest.raises(RuntimeError, match="Output size is too small"):
+                conv_transpose(x, weight, bias, **args)
+            return
         _assert_close(conv_transpose(x, weight, bias, **args), expected, cfg["dtype"])
 
 
