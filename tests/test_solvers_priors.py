@@ -319,3 +319,15 @@ def test_saturation_mask_reduces_ringing(camera):
         x = deconvkit.deconvolve(y, psf, method="tv", lam=2e-4, saturation=saturation)
         errors[saturation] = np.sqrt(np.mean((x - reference)[near] ** 2))
     assert errors["auto"] < 0.7 * errors[None]
+
+
+def test_saturation_auto_ignores_unclipped_eight_bit_ties(camera):
+    """Ties at the maximum of an 8-bit image that does not reach full scale are not a clipped highlight."""
+    from deconvkit.solvers._splitting import saturation_weight
+
+    y = np.round(0.7 * camera[:64, :64] * 255) / 255
+    y[30:32, 30:32] = y.max()  # four pixels tie for a maximum well below full scale: nothing is clipped
+    assert saturation_weight(Problem(y[None], np.ones((3, 3)) / 9, "unknown"), "auto") is None
+    clipped = np.minimum(y * 2.5, 1.0)
+    weight = saturation_weight(Problem(clipped[None], np.ones((3, 3)) / 9, "unknown"), "auto")
+    assert weight is not None and weight[0][clipped >= 0.98].max() == 0

@@ -29,12 +29,20 @@ import numpy as np
 __all__ = ["solve_split", "saturation_weight"]
 
 
+# Full-scale values of common encodings (float/8/10/12/14/16-bit, as read or divided by the maximum): a
+# clipped sensor writes exactly one of these.
+_FULL_SCALE = (1.0, 255.0, 1023.0, 4095.0, 16383.0, 65535.0)
+
+
 def saturation_weight(problem, saturation):
     """Pixel weights on the observed window: 0 where the data are clipped, else 1; ``None`` if none are.
 
-    ``saturation="auto"`` flags pixels within 2% of the data maximum when at least a few pixels sit there
-    together (a clipped highlight is a plateau; a single bright pixel is not), grown by one pixel since the
-    pixels next to a clipped one are usually clipped partly. A float flags values ``>= saturation``.
+    ``saturation="auto"`` decides that the data are clipped when their maximum sits exactly at a full-scale
+    value (1.0, 255, 1023, 4095, 16383 or 65535) on at least four pixels: a clipped highlight is a plateau at
+    the top of the encoding, whereas an unclipped 8-bit image merely has a few pixels that tie for its
+    maximum. It then flags the pixels within 2% of the maximum (sensors compress the last few percent
+    before they clip), grown by one pixel since neighbours of a clipped pixel are usually partly clipped.
+    A float flags values ``>= saturation``.
     """
     if saturation is None or saturation is False:
         return None
@@ -42,11 +50,10 @@ def saturation_weight(problem, saturation):
     high = float(data.max())
     low = float(data.min())
     if saturation == "auto":
-        level = high - 0.02 * max(high - low, 1e-12)
-        clipped = data >= level
-        # a plateau at the maximum: several exactly equal values, as clipping produces
-        if np.count_nonzero(data >= high - 1e-6 * max(high - low, 1e-12)) < 4:
+        at_full_scale = any(abs(high - level) <= 1e-6 * level for level in _FULL_SCALE)
+        if not at_full_scale or np.count_nonzero(data >= high - 1e-6 * max(high, 1e-12)) < 4:
             return None
+        clipped = data >= high - 0.02 * max(high - low, 1e-12)
     else:
         clipped = data >= float(saturation)
     # shared across channels: a highlight clipped in one channel is unreliable in all
@@ -56,8 +63,7 @@ def saturation_weight(problem, saturation):
     import scipy.ndimage
 
     grown = scipy.ndimage.binary_dilation(clipped[0], iterations=1)[np.newaxis]
-    weight = (~grown).astype(problem.dtype)
-    return weight
+    return (~grown).astype(problem.dtype)
 
 
 def solve_split(problem, prox, lam, *, betas, inner=1, mu=None, nonneg=False, dual_prior=True,

@@ -105,7 +105,7 @@ def hyper_laplacian_shrink(v, alpha, tau):
 def default_lam(sigma, alpha):
     """Prior weight from the noise level, calibrated on scikit-image sample images (not the Levin set);
     see ``benchmarks/nonblind_sweep.py --calibrate``."""
-    return float(np.clip(0.8 * max(sigma, 1e-4) ** 1.4, 1e-6, 1.0)) if alpha != 1.0 else None
+    return float(np.clip(0.8 * max(sigma, 1e-4) ** 1.6, 1e-7, 1.0))
 
 
 @register_solver(
@@ -118,14 +118,14 @@ def default_lam(sigma, alpha):
         "alpha": "gradient exponent in (0, 1]; default 2/3 (1/2 and 2/3 closed form)",
         "beta_range": "(first, last) splitting penalty relative to lam; default (1, 256)",
         "beta_factor": "continuation factor; default 2*sqrt(2)",
-        "inner": "iterations per penalty value; default 4",
+        "inner": "iterations per penalty value; default 10",
         "nonneg": "constrain x >= 0 (default False)",
         "saturation": "'auto' (default): give clipped highlights zero weight; None: off; or a level",
     },
     iterative=True,
 )
 def hyper_laplacian(problem, *, lam=None, alpha=2.0 / 3.0, beta_range=(1.0, 256.0),
-                    beta_factor=2 * np.sqrt(2), inner=4, nonneg=False, saturation="auto"):
+                    beta_factor=2 * np.sqrt(2), inner=10, nonneg=False, saturation="auto"):
     alpha = float(alpha)
     if not 0 < alpha <= 1:
         raise DeconvkitError(f"alpha must be in (0, 1], got {alpha}")
