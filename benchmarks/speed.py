@@ -173,6 +173,9 @@ def bench_size(shape, args, report):
         contenders["deconvkit_rl_torch"] = dk_rl(it, "torch")
         contenders["deconvkit_rl_torch_setup"] = dk_rl(0, "torch")
         contenders["fft_floor_torch"] = fft_floor(dkfft.get_backend("torch"), domain, it)
+        torch_fft = dkfft.NumpyBackend(fft="torch")  # NumPy arrays, PyTorch's FFT
+        contenders["deconvkit_rl_torchfft"] = dk_rl(it, torch_fft)
+        contenders["deconvkit_rl_torchfft_setup"] = dk_rl(0, torch_fft)
     t = interleaved(contenders, args.repeats)
     per_iter = (t["deconvkit_rl"] - t["deconvkit_rl_setup"]) / it
     rl = {
@@ -192,6 +195,9 @@ def bench_size(shape, args, report):
         rl.update(torch_s=t["deconvkit_rl_torch"], torch_ms_per_iter=1e3 * torch_iter,
                   torch_fft_floor_ms_per_iter=1e3 * t["fft_floor_torch"] / it,
                   torch_ratio_to_fft_floor=torch_iter / (t["fft_floor_torch"] / it))
+        engine_iter = (t["deconvkit_rl_torchfft"] - t["deconvkit_rl_torchfft_setup"]) / it
+        rl.update(numpy_torchfft_s=t["deconvkit_rl_torchfft"], numpy_torchfft_ms_per_iter=1e3 * engine_iter,
+                  numpy_torchfft_speedup_vs_skimage_total=t["skimage_rl"] / t["deconvkit_rl_torchfft"])
     if not args.no_memory:
         rl["deconvkit_peak_x4N"] = peak_memory(dk_rl(it)) / n_bytes
         rl["deconvkit_peak_loop_x4N"] = peak_memory(

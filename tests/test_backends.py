@@ -216,3 +216,17 @@ def test_richardson_lucy_working_memory_is_bounded_and_does_not_grow(rng):
     assert many <= 9 * domain_bytes, many / domain_bytes
     # iterations reuse those buffers: no per-iteration growth
     assert many <= few + domain_bytes // 2, (few / domain_bytes, many / domain_bytes)
+
+
+@pytest.mark.torch
+def test_torch_fft_engine_for_numpy_arrays(rng):
+    pytest.importorskip("torch")
+    image, psf = blurred_scene(rng, dtype=np.float64)
+    engine = NumpyBackend(fft="torch")
+    for method, params in CASES[:4]:
+        reference = deconvkit.deconvolve(image, psf, method=method, **params)
+        result = deconvkit.deconvolve(image, psf, method=method, backend=engine, **params)
+        assert isinstance(result, np.ndarray) and result.dtype == np.float64
+        np.testing.assert_allclose(result, reference, rtol=0, atol=1e-9 * np.abs(reference).max())
+    with pytest.raises(DeconvkitError, match="fft"):
+        NumpyBackend(fft="fftw")

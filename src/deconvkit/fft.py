@@ -32,6 +32,7 @@ __all__ = [
     "get_backend",
     "register_backend",
     "set_workers",
+    "set_fft_engine",
 ]
 
 
@@ -43,6 +44,38 @@ def _default_workers() -> int:
 
 
 _WORKERS = _default_workers()
+
+
+_FFT_ENGINES = ("scipy", "torch")
+_FFT_ENGINE = os.environ.get("DECONVKIT_FFT", "scipy")
+
+
+def set_fft_engine(engine: str) -> None:
+    """Choose the FFT library behind the NumPy backend: ``"scipy"`` (pocketfft, the default) or
+    ``"torch"`` (PyTorch's CPU FFT, MKL on x86 builds, called zero-copy on the NumPy arrays).
+
+    Arrays stay NumPy arrays either way; only the transforms change. Results agree to rounding. Which is
+    faster depends on the size and the machine: see ``benchmarks/speed.py`` and
+    ``docs/benchmarks_speed.md``. Also settable with the environment variable ``DECONVKIT_FFT``.
+    """
+    global _FFT_ENGINE
+    if engine not in _FFT_ENGINES:
+        raise DeconvkitError(f"fft engine must be one of {_FFT_ENGINES}, got {engine!r}")
+    _FFT_ENGINE = engine
+
+
+def _torch_transform(inverse: bool, array: np.ndarray, shape, workers: int) -> np.ndarray:
+    """``rfftn``/``irfftn`` over the trailing axes with PyTorch, sharing memory with NumPy both ways."""
+    import torch
+
+    if torch.get_num_threads() != workers:
+        torch.set_num_threads(workers)
+    if not array.flags.writeable:  # torch.from_numpy needs a writeable buffer
+        array = array.copy()
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    dims = tuple(range(-len(shape), 0))
+    transform = torch.fft.irfftn if inverse else torch.fft.rfftn
+    return transform(tensor, s=tuple(shape), dim=dims).numpy()
 
 
 def set_workers(workers: int | None) -> None:
@@ -126,12 +159,19 @@ class NumpyBackend:
 
     name = "numpy"
 
-    def __init__(self, workers: int | None = None):
+    def __init__(self, workers: int | None = None, fft: str | None = None):
+        if fft is not None and fft not in _FFT_ENGINES:
+            raise DeconvkitError(f"fft must be one of {_FFT_ENGINES}, got {fft!r}")
         self._workers = workers
+        self._fft = fft
 
     @property
     def workers(self) -> int:
         return _WORKERS if self._workers is None else self._workers
+
+    @property
+    def fft_engine(self) -> str:
+        return _FFT_ENGINE if self._fft is None else self._fft
 
     # --- transforms over the trailing ``ndim`` axes -------------------------------------------------
     def rfftn(self, x, shape, out=None):
@@ -140,6 +180,8 @@ class NumpyBackend:
         float32 in -> complex64 out. ``out`` is accepted for interface compatibility with backends that
         can write into a preallocated spectrum; ``scipy.fft`` always returns a fresh array.
         """
+        if self.fft_engine == "torch":
+            return _torch_transform(False, x, shape, self.workers)
         axes = tuple(range(-len(shape), 0))
         return scipy.fft.rfftn(x, s=shape, axes=axes, workers=self.workers)
 
@@ -149,9 +191,12 @@ class NumpyBackend:
         ``overwrite=True`` lets the transform destroy ``spectrum`` (saves one spectrum-sized copy inside
         pocketfft); use it only on a temporary.
         """
-        axes = tuple(range(-len(shape), 0))
-        result = scipy.fft.irfftn(spectrum, s=shape, axes=axes, workers=self.workers,
-                                  overwrite_x=overwrite)
+        if self.fft_engine == "torch":
+            result = _torch_transform(True, spectrum, shape, self.workers)
+        else:
+            axes = tuple(range(-len(shape), 0))
+            result = scipy.fft.irfftn(spectrum, s=shape, axes=axes, workers=self.workers,
+                                      overwrite_x=overwrite)
         if out is not None:
             out[...] = result
             return out
