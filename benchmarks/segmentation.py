@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--train-size", type=int, default=256)
     parser.add_argument("--val-size", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--threads", type=int, default=1,
