@@ -36,21 +36,23 @@ def _stripes(rng, yy, xx, frequency):
     return np.sin(2 * np.pi * frequency * (xx * np.cos(angle) + yy * np.sin(angle)) + phase)
 
 
-def _ellipse(rng, yy, xx, size):
+def _rotated_frame(rng, yy, xx, size, half_axes):
+    """Coordinates (u, v) of the pixel grid in a randomly placed and rotated frame, and its half axes."""
     cy, cx = rng.uniform(0.1, 0.9, 2) * size
-    a, b = rng.uniform(0.06, 0.2, 2) * size
+    a, b = rng.uniform(*half_axes, 2) * size
     angle = rng.uniform(0, np.pi)
     u = (xx - cx) * np.cos(angle) + (yy - cy) * np.sin(angle)
     v = -(xx - cx) * np.sin(angle) + (yy - cy) * np.cos(angle)
+    return u, v, a, b
+
+
+def _ellipse(rng, yy, xx, size):
+    u, v, a, b = _rotated_frame(rng, yy, xx, size, (0.06, 0.2))
     return (u / a) ** 2 + (v / b) ** 2 <= 1
 
 
 def _rectangle(rng, yy, xx, size):
-    cy, cx = rng.uniform(0.1, 0.9, 2) * size
-    a, b = rng.uniform(0.05, 0.18, 2) * size
-    angle = rng.uniform(0, np.pi)
-    u = (xx - cx) * np.cos(angle) + (yy - cy) * np.sin(angle)
-    v = -(xx - cx) * np.sin(angle) + (yy - cy) * np.cos(angle)
+    u, v, a, b = _rotated_frame(rng, yy, xx, size, (0.05, 0.18))
     return (np.abs(u) <= a) & (np.abs(v) <= b)
 
 
