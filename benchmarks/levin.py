@@ -172,6 +172,8 @@ def main(argv=None):
     parser.add_argument("--per-image", action="store_true", help="print every capture's score")
     parser.add_argument("--quick", action="store_true", help="8 captures (each PSF once) instead of 32")
     parser.add_argument("--json", type=Path, help="write all scores to this JSON file")
+    parser.add_argument("--figure", type=Path, help="also save a PNG of a crop per method for --figure-case")
+    parser.add_argument("--figure-case", default="im2_k4", help="capture shown in --figure (default: im2_k4)")
     args = parser.parse_args(argv)
     if not (args.data / "psfs.npz").exists():
         print(f"Levin data not found at {args.data}", file=sys.stderr)
@@ -179,12 +181,18 @@ def main(argv=None):
     cases = load_levin(args.data, args.quick)
     runners = method_runners(args.methods.split(",") if args.methods else None)
     results = {name: [] for name in runners}
+    crops = {}
     for case, sharp, blurred, psf in cases:
+        if args.figure and case == args.figure_case:
+            crops["sharp"] = (sharp, None)
+            crops["blurred"] = (blurred, None)
         for name, run in runners.items():
             start = time.perf_counter()
             restored = run(blurred, psf)
             elapsed = time.perf_counter() - start
             psnr, ssim = levin_score(restored, sharp)
+            if args.figure and case == args.figure_case:
+                crops[name] = (restored, psnr)
             results[name].append({"case": case, "psnr": psnr, "ssim": ssim, "time_s": elapsed})
             if args.per_image:
                 print(f"{case:10s} {name:18s} {psnr:7.2f} dB  SSIM {ssim:.4f}  {elapsed:6.2f} s", flush=True)
@@ -199,7 +207,33 @@ def main(argv=None):
         print(f"{name:20s} {psnr:8.2f} {ssim:7.4f} {seconds:8.3f}")
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "per_image": results}, indent=1))
+    if args.figure and crops:
+        save_figure(args.figure, args.figure_case, crops)
     return 0
+
+
+def save_figure(path, case, crops, window=(slice(60, 190), slice(60, 190))):
+    """One crop per method, best PSNR first (sharp and blurred lead)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = ["sharp", "blurred"] + sorted((k for k in crops if k not in ("sharp", "blurred")),
+                                          key=lambda k: -crops[k][1])
+    columns = 4
+    rows = -(-len(order) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.2 * rows))
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, name in zip(axes.ravel(), order):
+        image, score = crops[name]
+        ax.imshow(np.clip(image[window], 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(name if score is None else f"{name}\n{score:.2f} dB", fontsize=10)
+    fig.suptitle(f"Levin et al. 2009 capture {case}, true PSF (crop)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

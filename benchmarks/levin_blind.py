@@ -24,45 +24,11 @@ import numpy as np
 LEVIN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "levin09"
 
 
-def _local_levin_score(restored, sharp, border=15, maxshift=5, step=0.25):
-    """README scoring: crop, best bilinear sub-pixel shift by SSD, then PSNR (peak 1) and SSIM."""
-    import scipy.ndimage
-    from skimage.metrics import structural_similarity
+def _score(restored, sharp):
+    from deconvkit.metrics import levin_score
 
-    target = sharp[border:-border, border:-border]
-
-    def shifted(dy, dx):
-        moved = scipy.ndimage.shift(restored, (dy, dx), order=1, mode="nearest")
-        return moved[border:-border, border:-border]
-
-    def ssd(dy, dx):
-        return float(((shifted(dy, dx) - target) ** 2).sum())
-
-    best = min(((ssd(dy, dx), dy, dx) for dy in range(-maxshift, maxshift + 1)
-                for dx in range(-maxshift, maxshift + 1)))
-    _, cy, cx = best
-    fine = np.arange(-1, 1 + 1e-9, step)
-    best = min(((ssd(cy + a, cx + b), cy + a, cx + b) for a in fine for b in fine
-                if abs(cy + a) <= maxshift and abs(cx + b) <= maxshift))
-    err, dy, dx = best
-    aligned = shifted(dy, dx)
-    psnr = 10 * np.log10(target.size / max(err, 1e-20))
-    ssim = structural_similarity(aligned, target, data_range=1.0)
-    return {"psnr": float(psnr), "ssim": float(ssim), "error": float(np.sqrt(err)), "shift": (dy, dx)}
-
-
-def levin_score(restored, sharp):
-    try:
-        from deconvkit.metrics import levin_score as score
-    except (ImportError, AttributeError):
-        return _local_levin_score(restored, sharp)
-    return score(restored, sharp)
-
-
-def _as_dict(result):
-    if isinstance(result, dict):
-        return result
-    return {k: getattr(result, k) for k in ("psnr", "ssim", "error")}
+    result = levin_score(restored, sharp)
+    return {"psnr": result.psnr, "ssim": result.ssim, "error": float(np.sqrt(result.ssd))}
 
 
 def main(argv=None):
@@ -95,8 +61,8 @@ def main(argv=None):
         restored = deconvkit.deconvolve(blurred, psf, method=args.method)
         elapsed = time.perf_counter() - start
         reference = deconvkit.deconvolve(blurred, true_psf, method=args.method)
-        blind = _as_dict(levin_score(restored, sharp))
-        oracle = _as_dict(levin_score(reference, sharp))
+        blind = _score(restored, sharp)
+        oracle = _score(reference, sharp)
         row = {"image": f"{i}_{j}", "psnr": blind["psnr"], "ssim": blind["ssim"],
                "true_psf_psnr": oracle["psnr"], "true_psf_ssim": oracle["ssim"],
                "error_ratio": blind["error"] / oracle["error"], "time_s": elapsed,

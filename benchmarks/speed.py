@@ -227,7 +227,7 @@ def bench_size(shape, args, report):
 
     # parameter chosen from the data
     auto = {"deconvkit_wiener_gcv": lambda: deconvkit.deconvolve(image, psf, method="wiener")}
-    if image.ndim == 2 and max(shape) <= args.unsupervised_max:
+    if image.ndim == 2 and np.prod(shape) <= args.unsupervised_max ** 2:
         rng = np.random.default_rng(0)
         auto["skimage_unsupervised_wiener"] = lambda: restoration.unsupervised_wiener(
             image, psf, clip=False, rng=rng)
@@ -241,7 +241,7 @@ def bench_size(shape, args, report):
         if name in ("richardson_lucy", "wiener", "auto"):
             continue
         params = {"lam": 1e-3} if name == "tikhonov" else {}
-        if max(shape) > args.others_max and name != "tikhonov":
+        if np.prod(shape) > args.others_max ** 2 and name != "tikhonov":
             continue
 
         def run(name=name, params=params):
@@ -274,9 +274,9 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch CPU backend")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc peak measurement")
     parser.add_argument("--unsupervised-max", type=int, default=1024,
-                        help="largest side for skimage's unsupervised_wiener (slow)")
+                        help="largest 2-D image (pixels = this squared) for skimage's unsupervised_wiener")
     parser.add_argument("--others-max", type=int, default=1024,
-                        help="largest side for the solvers timed alone (TV, hyper-Laplacian...)")
+                        help="largest image (pixels = this squared) for the solvers timed alone (TV, ...)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if args.quick:

@@ -6,6 +6,8 @@ error messages name the parameter, the value and what is allowed, in one consist
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 __all__ = [
@@ -105,3 +107,15 @@ def restore_channel_axis(stack: np.ndarray, channel_axis: int | None) -> np.ndar
     if channel_axis is None:
         return stack[0]
     return np.moveaxis(stack, 0, channel_axis)
+
+
+def tensor_device(obj):
+    """The ``torch.device`` of ``obj`` if it is a torch tensor, else ``None``.
+
+    Never imports torch: a tensor can only exist if its caller already imported it, and importing torch
+    costs seconds at every CLI start.
+    """
+    module = sys.modules.get("torch")
+    if module is not None and isinstance(obj, module.Tensor):
+        return obj.device
+    return None

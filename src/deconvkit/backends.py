@@ -18,11 +18,9 @@ without PyTorch; the backends are then simply not registered.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
-from ._shared import DeconvkitError
+from ._shared import DeconvkitError, tensor_device
 from .fft import NumpyBackend, register_backend
 
 try:
@@ -35,14 +33,6 @@ __all__ = ["TorchBackend", "tensor_device", "torch_available"]
 
 def torch_available() -> bool:
     return torch is not None
-
-
-def tensor_device(obj):
-    """The ``torch.device`` of ``obj`` if it is a torch tensor, else ``None`` (never imports torch)."""
-    module = sys.modules.get("torch")
-    if module is not None and isinstance(obj, module.Tensor):
-        return obj.device
-    return None
 
 
 def _is_number(value) -> bool:

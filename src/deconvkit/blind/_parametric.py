@@ -23,7 +23,7 @@ import numpy as np
 import scipy.fft
 import scipy.ndimage
 
-from ..fft import fast_shape, psf_to_origin
+from ..fft import psf_to_origin
 from ..noise import estimate_noise
 
 __all__ = ["Spectrum", "estimate_motion", "estimate_defocus", "estimate_gaussian"]
@@ -76,7 +76,8 @@ class Spectrum:
         self.noise = estimate_noise(image)
         # Large images: average the periodograms of overlapping tiles (Welch). Every tile shows the
         # same OTF zeros, the image's own spectral noise averages out, and the cost stops growing.
-        n = fast_shape([min(max(image.shape), _MAX_TILE)])[0]
+        # Square tiles, no zero-padding: padding would add a seam (a bright cross) to the spectrum.
+        n = min(min(image.shape), _MAX_TILE)
         self.n = n
         power = np.zeros((n, n))
         tiles = 0
@@ -84,13 +85,10 @@ class Spectrum:
             for left in _tile_starts(image.shape[1], n):
                 tile = image[top:top + n, left:left + n]
                 periodic = _periodic_component(tile - tile.mean())
-                padded = np.zeros((n, n))
-                # zero-padding a non-square tile keeps bins isotropic; the periodic part has no seam
-                padded[:tile.shape[0], :tile.shape[1]] = periodic
-                power += np.abs(scipy.fft.fft2(padded)) ** 2
+                power += np.abs(scipy.fft.fft2(periodic)) ** 2
                 tiles += 1
         power /= tiles
-        pixels = min(image.shape[0], n) * min(image.shape[1], n)
+        pixels = n * n
         noise_power = max(self.noise, 1e-6) ** 2 * pixels
         self.log_power = np.log(power + noise_power)
         self.power = power
@@ -109,6 +107,12 @@ class Spectrum:
         self.max_size = int(max_size)
         lag = scipy.fft.fftfreq(n) * n  # the "frequencies" of a spectrum are spatial lags
         self._highpass_transfer = 1 - np.exp(-2 * (np.pi * 3.0 / n) ** 2 * (lag[:, None] ** 2 + lag[None, :] ** 2))
+        self._rings = np.arange(2, n // 2 + 1)
+        self._log_ring_power = np.log(self._radial_mean(power)[self._rings])
+        log_rho = np.log(self._rings / n)
+        self._design = np.stack([np.ones_like(log_rho), log_rho, log_rho ** 2], axis=1)
+        self._ring_noise = noise_power
+        self._rss_unblurred = None
         self.detrended = self._highpass(self._anisotropic(self.log_power))
         # smooth power-law model of the blurred image's signal power (for isotropic fits' noise floor)
         lo, hi = 3, max(limit, 8)
@@ -158,14 +162,46 @@ class Spectrum:
         model = self._highpass(self._anisotropic(self.log_otf(psf)))
         return _correlation(self.detrended[self.band], model[self.band])
 
-    def radial_score(self, psf):
-        """Correlation of detrended radial log-spectra (for isotropic PSFs)."""
-        lo, hi = 3, max(self.band_limit, 8)
-        data = _detrend(self.radial_profile(self.log_power)[lo:hi + 1])
+    def radial_fit(self, psf, terms=3):
+        """Residual of the best fit of the ring-averaged power by ``S(rho) |K|^2(rho) + noise``.
+
+        ``S`` is a smooth sharp-image spectrum, ``log S`` a polynomial in ``log rho`` with ``terms``
+        coefficients, fitted by Gauss-Newton for this PSF. Ring averages of the power (and of ``|K|^2``
+        the same way) are nearly noise-free, the noise floor makes the model's ring zeros exactly as
+        shallow as the data's, and the residual is a log-likelihood: smaller is a better PSF.
+        Returns ``(rss, rss_of_no_blur)``.
+        """
         otf_abs2 = np.abs(scipy.fft.fft2(psf_to_origin(psf, (self.n, self.n)))) ** 2
-        log_model = np.log(otf_abs2 * self.smooth_signal + self.noise_power)
-        model = _detrend(self.radial_profile(log_model)[lo:hi + 1])
-        return _correlation(data, model)
+        kernel_power = self.radial_profile(otf_abs2)[self._rings]
+        rss = _fit_power_law(self._log_ring_power, self._design[:, :terms], kernel_power, self._ring_noise)
+        if self._rss_unblurred is None:
+            self._rss_unblurred = _fit_power_law(self._log_ring_power, self._design[:, :terms],
+                                                 np.ones_like(kernel_power), self._ring_noise)
+        return rss, self._rss_unblurred
+
+    def radial_score(self, psf):
+        """Fraction of the no-blur model's residual that ``psf`` explains (1 = perfect, 0 = no better)."""
+        rss, unblurred = self.radial_fit(psf)
+        return 1.0 - rss / unblurred if unblurred > 0 else 0.0
+
+
+def _fit_power_law(log_power, design, kernel_power, noise, iterations=15):
+    """Gauss-Newton fit of ``log_power ~ log(exp(design @ c) * kernel_power + noise)``; returns the RSS."""
+    coef, *_ = np.linalg.lstsq(design, log_power - np.log(kernel_power + 1e-3), rcond=None)
+    rss = np.inf
+    for _ in range(iterations):
+        signal = np.exp(np.clip(design @ coef, -700, 700)) * kernel_power
+        model = signal + noise
+        residual = log_power - np.log(model)
+        rss = float((residual * residual).sum())
+        jacobian = (signal / model)[:, None] * design
+        step, *_ = np.linalg.lstsq(jacobian, residual, rcond=None)
+        coef = coef + step
+        if np.abs(step).max() < 1e-6:
+            break
+    signal = np.exp(np.clip(design @ coef, -700, 700)) * kernel_power
+    residual = log_power - np.log(signal + noise)
+    return min(rss, float((residual * residual).sum()))
 
 
 def _correlation(a, b):
@@ -189,43 +225,57 @@ def _argmax_grid(score, grid):
     return grid[best], values[best]
 
 
+def _stripe_angles(spectrum: Spectrum, count=2, separation=10.0):
+    """Candidate motion angles: directions along which the detrended log-spectrum is striped.
+
+    Motion blur's OTF depends only on the frequency component along the motion, ``f . u``; averaging
+    the detrended log-spectrum over lines of constant ``f . u`` keeps the stripes only when ``u`` is the
+    motion direction, so the variance of that 1-D profile peaks there (a Radon transform of the
+    log-spectrum, without needing the length). Returns the ``count`` best angles (degrees) at least
+    ``separation`` apart.
+    """
+    n = spectrum.n
+    lag = scipy.fft.fftfreq(n) * n
+    fy, fx = lag[:, None], lag[None, :]
+    band = spectrum.band
+    values = spectrum.detrended[band]
+    angles = np.arange(0.0, 180.0, 1.0)
+    scores = []
+    for angle in angles:
+        phi = math.radians(angle)
+        # image rows grow downwards: the motion vector is (cos, -sin) in (x, y) = (col, row)
+        along = np.round(fx * math.cos(phi) - fy * math.sin(phi))[band].astype(int) + n
+        counts = np.bincount(along)
+        sums = np.bincount(along, weights=values)
+        used = counts > 0
+        scores.append(float((sums[used] ** 2 / counts[used]).sum() / counts[used].sum()))
+    order = np.argsort(scores)[::-1]
+    chosen = []
+    for idx in order:
+        if all(min(abs(angles[idx] - c), 180 - abs(angles[idx] - c)) >= separation for c in chosen):
+            chosen.append(float(angles[idx]))
+        if len(chosen) == count:
+            break
+    return chosen
+
+
 def estimate_motion(spectrum: Spectrum):
     """Linear motion ``(length, angle)`` maximising the anisotropic spectral fit.
 
-    Returns ``(psf, params, score)``.
+    Angle candidates come from :func:`_stripe_angles`; for each, the length is swept over the whole
+    range, then both are refined jointly on finer grids. Returns ``(psf, params, score)``.
     """
     from ..psf import motion
 
-    n = spectrum.n
-    cep = scipy.fft.fftshift(spectrum.cepstrum())
-    centre = n // 2
-    y, x = np.indices(cep.shape) - centre
-    radius = np.hypot(y, x)
-    search = (radius >= 3) & (radius <= spectrum.max_size)
-    candidates = np.where(search, cep, np.inf)
-    # Coarse: a handful of the most negative cepstral points (periodic zeros -> negative peak at L).
-    order = np.argsort(candidates.ravel())[:6]
-    starts = []
-    for idx in order:
-        py, px = np.unravel_index(idx, cep.shape)
-        dy, dx = py - centre, px - centre
-        starts.append((float(np.hypot(dy, dx)), math.degrees(math.atan2(-dy, dx)) % 180.0))
-    # Also a coarse angle sweep at the cepstral lengths, in case image texture dominates the cepstrum.
     score = lambda length, angle: spectrum.anisotropic_score(motion(length, angle))  # noqa: E731
     best, best_value = None, -np.inf
-    for length, angle in starts:
-        for cand_len in (length, length + 1):
-            value = score(cand_len, angle)
-            if value > best_value:
-                best, best_value = (cand_len, angle), value
-    sweep_lengths = sorted({round(s[0]) for s in starts[:2]} | {best[0]})
-    sweep = [(ln, a) for ln in sweep_lengths for a in np.arange(0.0, 180.0, 3.0)]
-    cand, value = _argmax_grid(score, sweep)
-    if value > best_value:
-        best, best_value = cand, value
-    # Refine: angle then length then both, on shrinking grids.
+    lengths = np.arange(2.0, max(spectrum.max_size, 3) + 1e-9, 0.5)
+    for angle in _stripe_angles(spectrum):
+        cand, value = _argmax_grid(score, [(length, angle) for length in lengths])
+        if value > best_value:
+            best, best_value = cand, value
     length, angle = best
-    for step, span in ((1.0, 3), (0.25, 4)):
+    for step, span in ((1.0, 2), (0.25, 4)):
         offsets = np.arange(-span, span + 1) * step
         grid = [(max(length + dl, 2.0), angle + da) for dl in offsets for da in offsets]
         (length, angle), best_value = _argmax_grid(score, grid)
@@ -234,41 +284,37 @@ def estimate_motion(spectrum: Spectrum):
 
 
 def estimate_defocus(spectrum: Spectrum):
-    """Defocus disk radius maximising the radial spectral fit. Returns ``(psf, params, score)``."""
+    """Defocus disk radius minimising the ring-power fit residual (:meth:`Spectrum.radial_fit`).
+
+    Returns ``(psf, params, score)``; ``score`` is the fraction of the no-blur model's residual explained.
+    """
     from ..psf import defocus
 
-    cep = spectrum.cepstrum()
-    profile = spectrum.radial_profile(cep)
-    hi = min(2 * spectrum.max_size, profile.size - 1)
-    # periodic ring zeros 1/(2R) apart -> a negative cepstral ring at radius about 2R
-    coarse = [0.5 * r for r in np.argsort(profile[4:hi + 1])[:3] + 4]
     score = lambda radius: spectrum.radial_score(defocus(radius))  # noqa: E731
-    grid = sorted({float(r) for c in coarse for r in np.arange(max(c - 2, 1.0), c + 2.01, 0.5)}
-                  | {float(r) for r in np.arange(1.0, spectrum.max_size / 2 + 0.01, 1.0)})
-    values = [score(r) for r in grid]
-    radius = grid[int(np.argmax(values))]
-    for step in (0.25, 0.05):
-        grid = np.arange(max(radius - 4 * step, 0.6), radius + 4 * step + 1e-9, step)
-        values = [score(r) for r in grid]
-        radius = float(grid[int(np.argmax(values))])
-    return defocus(radius), {"radius": radius}, max(values)
+    grid = [(r,) for r in np.arange(0.75, max(spectrum.max_size / 2, 1.0) + 1e-9, 0.5)]
+    (radius,), value = _argmax_grid(score, grid)
+    for step in (0.1, 0.02):
+        grid = [(r,) for r in np.arange(max(radius - 4 * step, 0.6), radius + 4 * step + 1e-9, step)]
+        (radius,), value = _argmax_grid(score, grid)
+    radius = float(radius)
+    return defocus(radius), {"radius": radius}, value
 
 
 def estimate_gaussian(spectrum: Spectrum):
-    """Gaussian sigma from the spectrum's fall-off beyond a power law. Returns ``(psf, params, score)``.
+    """Gaussian sigma minimising the same ring-power fit as :func:`estimate_defocus`.
 
-    ``log |Y(rho)|^2 = a + b log(rho) - 4 pi^2 sigma^2 rho^2`` is fitted by least squares over the band
-    where the signal stands above the noise; the power-law part models the sharp image.
+    Returns ``(psf, params, score)``. A Gaussian has no zeros, so sigma is fixed by the fall-off beyond a
+    power law, weaker evidence than defocus rings: the sharp image's spectrum is modelled with two terms
+    (a pure power law) so that its curvature is not confused with the Gaussian's.
     """
     from ..psf import gaussian
 
-    lo, hi = 3, max(spectrum.band_limit, 8)
-    rho = np.arange(lo, hi + 1) / spectrum.n
-    profile = spectrum.radial_profile(spectrum.log_power)[lo:hi + 1]
-    design = np.stack([np.ones_like(rho), np.log(rho), -4 * np.pi ** 2 * rho ** 2], axis=1)
-    coef, *_ = np.linalg.lstsq(design, profile, rcond=None)
-    sigma = math.sqrt(max(coef[2], 0.0))
-    sigma = float(min(max(sigma, 0.3), spectrum.max_size / 4))
-    fitted = design @ coef
-    score = _correlation(_detrend(profile), _detrend(fitted))
-    return gaussian(sigma), {"sigma": sigma}, score
+    score = lambda sigma: -spectrum.radial_fit(gaussian(sigma), terms=2)[0]  # noqa: E731
+    grid = list(np.arange(0.3, max(spectrum.max_size / 4, 0.6), 0.25))
+    sigma, _ = _argmax_grid(score, [(g,) for g in grid])
+    for step in (0.05, 0.01):
+        grid = np.arange(max(sigma[0] - 5 * step, 0.3), sigma[0] + 5 * step + 1e-9, step)
+        sigma, _ = _argmax_grid(score, [(g,) for g in grid])
+    sigma = float(sigma[0])
+    rss, unblurred = spectrum.radial_fit(gaussian(sigma), terms=2)
+    return gaussian(sigma), {"sigma": sigma}, 1.0 - rss / unblurred if unblurred > 0 else 0.0

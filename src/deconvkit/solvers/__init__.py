@@ -13,7 +13,7 @@ import numpy as np
 
 from .._shared import (DeconvkitError, as_float_array, check_psf, move_channels_first,
                        restore_channel_axis)
-from ..backends import tensor_device
+from .._shared import tensor_device
 from ._base import SOLVERS, Problem, get_solver, register_solver
 
 __all__ = ["deconvolve", "available_methods", "register_solver", "SOLVERS", "Problem"]

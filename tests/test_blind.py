@@ -1,0 +1,225 @@
+"""Blind PSF estimation: parametric fits recover known synthetic blurs, the general estimator recovers a
+camera-shake-like kernel, and the public API behaves (errors, determinism, colour, progress, CLI).
+
+References are the true PSFs the images were blurred with (never earlier outputs of the estimator).
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+import deconvkit
+from deconvkit import DeconvkitError
+from deconvkit.blind import deblur, estimate_psf, psf_similarity
+from deconvkit.psf import defocus, gaussian, motion
+
+
+def _images():
+    from skimage import color, data
+
+    return {
+        "camera": data.camera() / 255.0,
+        "astronaut": color.rgb2gray(data.astronaut()),
+        "coins": data.coins() / 255.0,
+    }
+
+
+IMAGES = _images()
+
+
+def _blurred(name, psf, noise, seed=0):
+    # "valid": the camera sees a larger scene, so the frame's borders are blurred like its interior
+    return deconvkit.blur(IMAGES[name], psf, boundary="valid", noise=noise, rng=seed)
+
+
+def _angle_error(a, b):
+    d = abs(a - b) % 180.0
+    return min(d, 180.0 - d)
+
+
+def _grid(first, second, third, default):
+    """All combinations; those not in ``default`` are marked slow (the full grid runs with -m slow)."""
+    cases = []
+    for a in first:
+        for b in second:
+            for c in third:
+                marks = () if (a, b, c) in default else (pytest.mark.slow,)
+                cases.append(pytest.param(a, b, c, marks=marks))
+    return cases
+
+
+@pytest.mark.parametrize("name,noise,blur", _grid(
+    sorted(IMAGES), [0.005, 0.01], [(15, 30.0), (23, 117.0)],
+    default={("camera", 0.01, (15, 30.0)), ("coins", 0.005, (23, 117.0))}))
+def test_motion_parameters_recovered(name, noise, blur):
+    length, angle = blur
+    blurred = _blurred(name, motion(length, angle), noise)
+    psf, info = estimate_psf(blurred, model="motion")
+    assert info["model"] == "motion"
+    assert abs(info["length"] - length) <= 1.0
+    assert _angle_error(info["angle"], angle) <= 2.0
+    np.testing.assert_allclose(psf, motion(info["length"], info["angle"]), atol=1e-12)
+
+
+@pytest.mark.parametrize("name,noise,radius", _grid(
+    sorted(IMAGES), [0.005, 0.01], [3.0, 4.0, 7.5],
+    default={("astronaut", 0.01, 4.0), ("coins", 0.005, 7.5)}))
+def test_defocus_radius_recovered(name, noise, radius):
+    blurred = _blurred(name, defocus(radius), noise)
+    psf, info = estimate_psf(blurred, model="defocus")
+    assert info["model"] == "defocus"
+    assert abs(info["radius"] - radius) <= 0.5
+
+
+@pytest.mark.parametrize("name,noise,sigma", _grid(
+    sorted(IMAGES), [0.005, 0.01], [1.5, 3.0], default={("camera", 0.01, 1.5)}))
+def test_gaussian_sigma_recovered(name, noise, sigma):
+    blurred = _blurred(name, gaussian(sigma), noise)
+    _, info = estimate_psf(blurred, model="gaussian")
+    assert abs(info["sigma"] - sigma) <= 0.15 * sigma
+
+
+def _shake_kernel(size=21):
+    """A camera-shake-like PSF: a smooth curved trajectory, splatted bilinearly (analytic, no estimator)."""
+    t = np.linspace(0.0, 1.0, 400)
+    x = 7.0 * np.sin(1.6 * np.pi * t) - 3.0 * t
+    y = 16.0 * (t - 0.5) + 2.0 * np.cos(3.0 * np.pi * t)
+    kernel = np.zeros((size, size))
+    for yy, xx in zip(y + size // 2, x + size // 2):
+        y0, x0 = int(np.floor(yy)), int(np.floor(xx))
+        fy, fx = yy - y0, xx - x0
+        for dy, dx, w in ((0, 0, (1 - fy) * (1 - fx)), (1, 0, fy * (1 - fx)), (0, 1, (1 - fy) * fx),
+                          (1, 1, fy * fx)):
+            kernel[y0 + dy, x0 + dx] += w
+    return kernel / kernel.sum()
+
+
+@pytest.fixture(scope="module")
+def shake_case():
+    truth = _shake_kernel()
+    sharp = IMAGES["camera"][96:416, 96:416]
+    blurred = deconvkit.blur(sharp, truth, boundary="valid", noise=0.002, rng=1)
+    margin = truth.shape[0] // 2
+    return sharp[margin:-margin, margin:-margin], blurred, truth
+
+
+def test_general_kernel_close_to_truth(shake_case):
+    sharp, blurred, truth = shake_case
+    psf, info = estimate_psf(blurred, model="general", size=25)
+    assert info["model"] == "general"
+    assert psf.min() >= 0 and psf.sum() == pytest.approx(1.0)
+    assert psf_similarity(psf, truth) > 0.8
+    from deconvkit.metrics import levin_score
+
+    blind = deconvkit.deconvolve(blurred, psf, method="tikhonov")
+    oracle = deconvkit.deconvolve(blurred, truth, method="tikhonov")
+    blind_ssd = levin_score(blind, sharp, border=15).ssd
+    oracle_ssd = levin_score(oracle, sharp, border=15).ssd
+    assert np.sqrt(blind_ssd / oracle_ssd) < 2.0  # Levin et al.'s "nearly as good as the true PSF"
+
+
+def test_estimate_is_centred_normalised_and_deterministic(shake_case):
+    _, blurred, _ = shake_case
+    first, _ = estimate_psf(blurred, model="general", size=25)
+    second, _ = estimate_psf(blurred.copy(), model="general", size=25)
+    np.testing.assert_array_equal(first, second)
+    k = first.shape[0]
+    assert first.shape[0] == first.shape[1] and k % 2 == 1
+    rows, cols = np.indices(first.shape)
+    assert abs((rows * first).sum() - k // 2) <= 0.5
+    assert abs((cols * first).sum() - k // 2) <= 0.5
+
+
+def test_progress_reports_every_level(shake_case):
+    _, blurred, _ = shake_case
+    calls = []
+    estimate_psf(blurred, model="general", size=15, progress=lambda done, total: calls.append((done, total)))
+    totals = {t for _, t in calls}
+    assert len(totals) == 1 and calls[-1][0] == calls[-1][1] and len(calls) == calls[-1][1] >= 3
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+@pytest.mark.parametrize("image", [np.full((128, 128), 0.4),
+                                   np.random.default_rng(0).normal(0.5, 0.01, (128, 128))],
+                         ids=["flat", "pure-noise"])
+def test_too_little_structure_is_a_clear_error(image):
+    with pytest.raises(DeconvkitError, match="too little structure"):
+        estimate_psf(image)
+
+
+def test_invalid_arguments():
+    blurred = _blurred("camera", motion(9, 0), 0.005)
+    with pytest.raises(DeconvkitError, match="model"):
+        estimate_psf(blurred, model="shake")
+    with pytest.raises(DeconvkitError, match="size"):
+        estimate_psf(blurred, size=2)
+    with pytest.raises(DeconvkitError, match="too small"):
+        estimate_psf(blurred[:40, :40], size=31)
+
+
+def test_colour_estimated_on_luminance_and_every_channel_restored():
+    from skimage import data
+
+    rgb = data.astronaut()[100:356, 150:406] / 255.0
+    psf_true = motion(11, 60)
+    blurred = deconvkit.blur(rgb, psf_true, boundary="valid", noise=0.003, rng=2, channel_axis=-1)
+    result = deblur(blurred, psf_model="motion", channel_axis=-1, method="wiener")
+    assert result.image.shape == blurred.shape
+    assert result.params["psf"]["model"] == "motion"
+    assert abs(result.params["psf"]["length"] - 11) <= 1
+    # every channel restored with the same PSF (and the shared, jointly estimated NSR) as a grey
+    # restoration of that channel
+    nsr = result.params["deconvolve"]["nsr"]
+    channel = deconvkit.deconvolve(blurred[..., 1], result.psf, method="wiener", nsr=nsr)
+    np.testing.assert_allclose(result.image[..., 1], channel, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("truth,expected", [(motion(17, 50), "motion"), (defocus(6), "defocus")],
+                         ids=["motion", "defocus"])
+def test_auto_chooses_the_parametric_model_that_fits(truth, expected):
+    blurred = _blurred("camera", truth, 0.005)
+    psf, info = estimate_psf(blurred)
+    assert info["model"] == expected
+    assert psf_similarity(psf, truth) > 0.95
+
+
+@pytest.mark.slow
+def test_auto_keeps_general_for_camera_shake(shake_case):
+    _, blurred, truth = shake_case
+    psf, info = estimate_psf(blurred, size=25)
+    assert info["model"] == "general"
+    assert psf_similarity(psf, truth) > 0.8
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_levin_real_capture_nearly_as_good_as_true_psf(levin_dir):
+    import imageio.v3 as iio
+
+    from deconvkit.metrics import levin_score
+
+    sharp = iio.imread(levin_dir / "gt" / "im1.png") / 255.0
+    blurred = iio.imread(levin_dir / "blurred" / "im1_kernel3.png") / 255.0
+    truth = np.load(levin_dir / "psfs.npz")["psf3"]
+    psf, _ = estimate_psf(blurred, model="general")
+    assert psf_similarity(psf, truth) > 0.8
+    blind = levin_score(deconvkit.deconvolve(blurred, psf, method="tikhonov"), sharp).ssd
+    oracle = levin_score(deconvkit.deconvolve(blurred, truth, method="tikhonov"), sharp).ssd
+    assert np.sqrt(blind / oracle) < 3.0
+
+
+def test_cli_estimate_writes_psf_and_json(tmp_path, capsys):
+    from deconvkit.cli import main
+
+    blurred = _blurred("coins", motion(13, 20), 0.005)
+    source = tmp_path / "blurred.npy"
+    np.save(source, blurred)
+    out = tmp_path / "psf.npy"
+    assert main(["estimate", str(source), "--model", "motion", "-o", str(out), "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == "motion" and abs(report["length"] - 13) <= 1
+    written = np.load(out)
+    assert written.shape == tuple(report["shape"]) and abs(written.sum() - 1) < 1e-5
+    assert main(["estimate", str(tmp_path / "missing.png")]) == 2
