@@ -24,7 +24,6 @@ import dataclasses
 import time
 
 import numpy as np
-import scipy.signal
 
 from .._shared import DeconvkitError, as_float_array, move_channels_first
 from ..noise import estimate_noise
@@ -67,6 +66,8 @@ def psf_similarity(a: np.ndarray, b: np.ndarray) -> float:
     denominator = np.linalg.norm(a) * np.linalg.norm(b)
     if denominator == 0:
         return 0.0
+    import scipy.signal  # here, not at module level: it costs CLI start-up for every subcommand
+
     return float(scipy.signal.correlate(a, b, mode="full", method="direct").max() / denominator)
 
 
