@@ -9,6 +9,7 @@ non-blind method. Both are scored against the sharp image as ``../shared/data/le
 Run (one core, as the timing target says)::
 
     OMP_NUM_THREADS=1 DECONVKIT_WORKERS=1 taskset -c 0 python benchmarks/levin_blind.py [--images 1_1 2_3] [--json]
+    python benchmarks/levin_blind.py --save est.npz --figure docs/img/levin_blind_psfs.png
 """
 
 from __future__ import annotations
@@ -43,11 +44,20 @@ def main(argv=None):
     parser.add_argument("--method", default="auto", help="non-blind method for both restorations")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument("--save", help="save estimated PSFs to this .npz")
+    parser.add_argument("--figure", help="save a PNG of every estimated PSF beside the true one")
+    parser.add_argument("--from-npz", nargs="*", default=None,
+                        help="with --figure: only draw the figure from PSFs saved earlier with --save")
     args = parser.parse_args(argv)
     if not (LEVIN / "psfs.npz").exists():
         print(f"Levin data not found at {LEVIN}", file=sys.stderr)
         return 1
     true_psfs = np.load(LEVIN / "psfs.npz")
+    if args.figure and args.from_npz:
+        estimates = {}
+        for path in args.from_npz:
+            estimates.update(np.load(path))
+        save_psf_figure(args.figure, estimates, true_psfs)
+        return 0
     pairs = [(i, j) for i in range(1, 5) for j in range(1, 9)]
     if args.images:
         pairs = [tuple(int(v) for v in name.split("_")) for name in args.images]
@@ -86,6 +96,8 @@ def main(argv=None):
     }
     if args.save:
         np.savez(args.save, **estimates)
+    if args.figure:
+        save_psf_figure(args.figure, estimates, true_psfs)
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary}, indent=1))
     else:
@@ -94,6 +106,34 @@ def main(argv=None):
               f"ratio<=2 on {summary['ratio_le_2']}/{summary['images']}, <=3 on {summary['ratio_le_3']}, "
               f"time {summary['mean_time_s']:.1f} s (max {summary['max_time_s']:.1f})")
     return 0
+
+
+def save_psf_figure(path, estimates, true_psfs):
+    """One row per sharp image, one column per kernel: the estimate, and the true PSF in the first row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = sorted({int(name[2]) for name in estimates})
+    fig, axes = plt.subplots(len(images) + 1, 8, figsize=(8 * 1.2, (len(images) + 1) * 1.3))
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for j in range(1, 9):
+        true = true_psfs[f"psf{j}"]
+        axes[0, j - 1].imshow(true / true.max(), cmap="gray", interpolation="nearest")
+        axes[0, j - 1].set_title(f"true k{j}", fontsize=8)
+        for row, i in enumerate(images, start=1):
+            estimate = estimates.get(f"im{i}_kernel{j}")
+            if estimate is not None:
+                axes[row, j - 1].imshow(estimate / estimate.max(), cmap="gray", interpolation="nearest")
+            if j == 1:
+                axes[row, 0].set_ylabel(f"im{i}", fontsize=8)
+    fig.suptitle("Levin et al. 2009: true PSFs (top) and deconvkit's blind estimates", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def set_fft_engine(engine: str) -> None:
 
     Arrays stay NumPy arrays either way; only the transforms change. Results agree to rounding. Which is
     faster depends on the size and the machine: see ``benchmarks/speed.py`` and
-    ``docs/benchmarks_speed.md``. Also settable with the environment variable ``DECONVKIT_FFT``.
+    ``docs/benchmarks.md`` (speed). Also settable with the environment variable ``DECONVKIT_FFT``.
     """
     global _FFT_ENGINE
     if engine not in _FFT_ENGINES:

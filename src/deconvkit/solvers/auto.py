@@ -1,6 +1,6 @@
 """``method="auto"``: pick a solver and its parameters from the data alone (never from a sharp image).
 
-The choice, measured on the Levin et al. 2009 captures and a synthetic sweep (``docs/benchmarks_nonblind.md``):
+The choice, measured on the Levin et al. 2009 captures and a synthetic sweep (``docs/benchmarks.md``):
 
 * the solver is isotropic TV (:mod:`.tv`): on both benchmarks it beats the hyper-Laplacian prior, Tikhonov,
   Wiener and Richardson-Lucy at their own automatic settings, and it is convex, so its result does not

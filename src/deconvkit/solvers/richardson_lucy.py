@@ -1,6 +1,6 @@
 """Richardson-Lucy deconvolution, accelerated (Biggs & Andrews 1997), boundary-aware, optionally damped.
 
-Performance notes (see ``docs/benchmarks_speed.md``): an iteration is two real FFT pairs plus a handful of
+Performance notes (see ``docs/benchmarks.md`` (speed)): an iteration is two real FFT pairs plus a handful of
 element-wise passes written with ``out=`` into arrays that live for the whole run, so the working set is
 at most about 8 domain-sized float32 arrays (estimate, last step, last update direction, extrapolated
 point, sensitivity, OTF, and two transients of the FFTs) and float32 input stays float32 throughout.
