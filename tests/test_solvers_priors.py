@@ -279,6 +279,19 @@ def test_auto_reports_its_choices(camera):
     assert 0.015 < info["noise_sigma"] < 0.03
 
 
+def test_auto_constrains_intensities_but_not_signed_data(camera):
+    psf = deconvkit.psf.motion(9, 20)
+    intensities = deconvkit.blur(camera[:96, :96], psf, boundary="valid", noise=0.01, rng=0)
+    x, info = deconvkit.deconvolve(intensities, psf, return_info=True)
+    assert info["nonneg"] is True
+    assert x.min() >= -1e-6  # the projection is exact in the last ADMM step's x-iterate
+    # the same data shifted well below zero (e.g. background-subtracted): no constraint
+    signed = intensities - 1.0  # values -0.26 ... -0.14
+    x_signed, info = deconvkit.deconvolve(signed, psf, return_info=True)
+    assert info["nonneg"] is False
+    assert x_signed.min() < -0.1
+
+
 def test_auto_3d_same_code_path(rng):
     volume = np.zeros((20, 28, 28))
     volume[7:13, 8:20, 10:16] = 1.0

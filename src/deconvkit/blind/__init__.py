@@ -135,7 +135,7 @@ def _choose_model(spectrum, general):
     defocus_rss = spectrum.radial_fit(fits["defocus"][0], terms=3)[0]
     evidence["defocus"]["ring_zero_evidence"] = gauss_rss / max(defocus_rss, 1e-300)
     accepted = {
-        "motion": evidence["motion"]["agreement"] >= 0.85 and evidence["motion"]["spectral_fit"] >= 0.06,
+        "motion": evidence["motion"]["agreement"] >= 0.8 and evidence["motion"]["spectral_fit"] >= 0.2,
         "defocus": (evidence["defocus"]["agreement"] >= 0.75
                     and evidence["defocus"]["ring_zero_evidence"] >= 3.0),
         "gaussian": evidence["gaussian"]["agreement"] >= 0.9,
