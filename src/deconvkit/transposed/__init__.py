@@ -35,16 +35,10 @@ from .functional import (
 )
 from .operator import ConvOperator
 
+from .functional import __all__ as _functional_api
+
 __all__ = [
-    "conv",
-    "conv_transpose",
-    "conv1d",
-    "conv2d",
-    "conv3d",
-    "conv_transpose1d",
-    "conv_transpose2d",
-    "conv_transpose3d",
-    "conv_matrix",
+    *_functional_api,
     "ConvOperator",
     "output_shape",
     "input_shape",
@@ -52,7 +46,6 @@ __all__ = [
     "adjoint_output_padding",
     "conv_output_size",
     "conv_transpose_output_size",
-    "overlap_map",
     "ConvolutionError",
     "ConvolutionTypeError",
     "PADDING_NAMES",
