@@ -114,12 +114,6 @@ class Spectrum:
         self._ring_noise = noise_power
         self._rss_unblurred = None
         self.detrended = self._highpass(self._anisotropic(self.log_power))
-        # smooth power-law model of the blurred image's signal power (for isotropic fits' noise floor)
-        lo, hi = 3, max(limit, 8)
-        rings = np.arange(lo, hi + 1)
-        signal = np.maximum(self._radial_mean(power)[lo:hi + 1] - noise_power, 1e-3 * noise_power)
-        coef = np.polyfit(np.log(rings), np.log(signal), 1)
-        self.smooth_signal = np.exp(np.polyval(coef, np.log(np.maximum(self.ring, 1))))
 
     # --- radial statistics ---------------------------------------------------------------------------
     def _radial_mean(self, values):
@@ -209,14 +203,6 @@ def _correlation(a, b):
     b = b - b.mean()
     denominator = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
     return float((a * b).sum() / denominator) if denominator > 0 else 0.0
-
-
-def _detrend(profile):
-    """Remove a smooth trend (quadratic in log-frequency) so that only the OTF's ripples remain."""
-    x = np.log(np.arange(profile.size) + 3.0)
-    design = np.stack([np.ones_like(x), x, x * x], axis=1)
-    coef, *_ = np.linalg.lstsq(design, profile, rcond=None)
-    return profile - design @ coef
 
 
 def _argmax_grid(score, grid):
