@@ -311,8 +311,8 @@ def test_colour_channels_share_parameters(camera):
     y = deconvkit.blur(rgb, psf, boundary="valid", noise=0.01, rng=0, channel_axis=-1)
     x, info = deconvkit.deconvolve(y, psf, channel_axis=-1, return_info=True)
     assert x.shape == y.shape and np.isscalar(info["lam"])
-    # each channel restored with the shared weight equals restoring it alone with that weight
-    single = deconvkit.deconvolve(y[..., 1], psf, method="tv", lam=info["lam"])
+    # each channel restored with the shared weight (and constraint) equals restoring it alone with them
+    single = deconvkit.deconvolve(y[..., 1], psf, method="tv", lam=info["lam"], nonneg=info["nonneg"])
     assert np.allclose(x[..., 1], single, atol=1e-6)
 
 

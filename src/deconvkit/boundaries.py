@@ -86,10 +86,16 @@ def smooth_extend(data: np.ndarray, domain, offset) -> np.ndarray:
         shape = [1] * (d + 1)
         shape[i + 1] = freqs.size
         gauss = gauss * np.exp(-2 * (np.pi * sigma * freqs) ** 2).reshape(shape)
-    lowpass = scipy.fft.irfftn(spectrum * gauss, s=domain, axes=axes)
+    # filters in the data's precision: float64 factors would silently promote a float32 problem to
+    # complex128 / float64 here (twice the FFT time and memory)
+    spectrum *= gauss.astype(mirrored.dtype, copy=False)
+    lowpass = scipy.fft.irfftn(spectrum, s=domain, axes=axes, overwrite_x=True)
     weight = 1.0
     for i, (n, p, o) in enumerate(zip(spatial, domain, offset)):
         shape = [1] * (d + 1)
         shape[i + 1] = p
-        weight = weight * _taper_profile(n, p, o).reshape(shape)
-    return (lowpass + weight * (mirrored - lowpass)).astype(data.dtype, copy=False)
+        weight = weight * _taper_profile(n, p, o).astype(mirrored.dtype).reshape(shape)
+    mirrored -= lowpass
+    mirrored *= weight
+    mirrored += lowpass
+    return mirrored
