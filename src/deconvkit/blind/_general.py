@@ -151,7 +151,7 @@ def _gradients(x):
     return np.stack([np.roll(x, -1, axis=0) - x, np.roll(x, -1, axis=1) - x])
 
 
-def _l0_intermediate(y_ext, otf, lam, grad_abs2, kappa=2.0, beta_max=1e5):
+def _l0_intermediate(y_ext, otf, lam, grad_abs2, kappa=2.0, beta_max=1e5, dark=0.0, patch=0):
     """``argmin_S ||k * S - y||^2 + lam ||grad S||_0`` on a periodic domain (half-quadratic splitting).
 
     The auxiliary gradient field ``g`` is hard-thresholded (``|g|^2 < lam / beta`` -> 0, the exact L0
@@ -163,12 +163,24 @@ def _l0_intermediate(y_ext, otf, lam, grad_abs2, kappa=2.0, beta_max=1e5):
     otf_abs2 = otf.real ** 2 + otf.imag ** 2
     s = y_ext
     beta = 2.0 * lam
+    mu = 2.0 * dark
     while beta < beta_max:
         g = _gradients(s)
         small = (g[0] ** 2 + g[1] ** 2) < lam / beta
         g[:, small] = 0.0
         div = (np.roll(g[0], 1, axis=0) - g[0]) + (np.roll(g[1], 1, axis=1) - g[1])  # D^T g
-        s = _irfft2((numerator_data + beta * _rfft2(div, shape)) / (otf_abs2 + beta * grad_abs2), shape)
+        numerator = numerator_data + beta * _rfft2(div, shape)
+        denominator = otf_abs2 + beta * grad_abs2
+        if dark > 0:
+            # dark channel (Pan et al. 2016): pixels that are the minimum of some patch, hard-thresholded
+            opening = scipy.ndimage.maximum_filter(scipy.ndimage.minimum_filter(s, patch, mode="wrap"),
+                                                   patch, mode="wrap")
+            u = s.copy()
+            u[(opening >= s) & (s * s < dark / mu)] = 0.0
+            numerator = numerator + mu * _rfft2(u, shape)
+            denominator = denominator + mu
+            mu *= kappa
+        s = _irfft2(numerator / denominator, shape)
         beta *= kappa
     return s
 
@@ -236,7 +248,9 @@ def _salient_threshold(grads, size, current=None):
 
 
 def estimate_general(image: np.ndarray, size: int, *, lam_grad: float = 4e-3, inner_iterations: int = 5,
-                     kernel_weight: float = 2.0, progress=None, use_threshold: bool = True):
+                     kernel_weight: float = 2.0, progress=None, use_threshold: bool = True,
+                     final_iterations: int | None = None, dark: float = 0.0, dark_patch: int = 15,
+                     lam_floor: float = 1e-4):
     """Estimate a ``size x size`` camera-shake kernel from one grey image (float64, roughly [0, 1]).
 
     Returns ``(kernel, info)``; the kernel is non-negative, sums to 1, and its centroid is at ``size // 2``.
@@ -265,9 +279,11 @@ def estimate_general(image: np.ndarray, size: int, *, lam_grad: float = 4e-3, in
         masks[(0,) + window][:-1, :] = 1.0
         masks[(1,) + window][:, :-1] = 1.0
         grad_abs2 = _grad_abs2(domain)
-        for _ in range(inner_iterations):
+        patch = max(int(round(dark_patch * factor)), 1) | 1
+        iterations = inner_iterations if (final_iterations is None or level < total - 1) else final_iterations
+        for _ in range(iterations):
             otf = _rfft2(psf_to_origin(kernel, domain), domain)
-            latent = _l0_intermediate(y_ext, otf, lam, grad_abs2)
+            latent = _l0_intermediate(y_ext, otf, lam, grad_abs2, dark=dark, patch=patch)
             latent_grads = _gradients(latent)
             if use_threshold:
                 inside = latent_grads[(slice(None),) + window]
@@ -277,7 +293,7 @@ def estimate_general(image: np.ndarray, size: int, *, lam_grad: float = 4e-3, in
                 threshold /= 1.1
             kernel = _kernel_update(latent_grads, data_grads, masks, kernel, kernel_weight)
             kernel = prune_psf(kernel)
-            lam = max(lam / 1.1, 1e-4)
+            lam = max(lam / 1.1, lam_floor)
         kernel = centre_psf(kernel)
         if progress is not None:
             progress(level + 1, total)

@@ -30,7 +30,7 @@ from .tv import default_tv_lam
     "auto",
     boundary="unknown",
     summary="choose the solver and its parameters automatically (reported in info): TV, noise-calibrated "
-            "weight, unknown boundaries, saturation mask",
+            "weight, unknown boundaries, saturation mask, non-negativity for intensity data",
     params={"iterations": "override the solver's iteration count (default: the solver's own)"},
     iterative=True,
 )

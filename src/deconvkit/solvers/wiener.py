@@ -9,7 +9,7 @@ from ._closed_form import discrepancy_weight, regularised_inverse
 @register_solver(
     "wiener",
     boundary="pad",
-    summary="Wiener filter, constant noise-to-signal ratio (closed form, one FFT pair)",
+    summary="Wiener filter, constant noise-to-signal ratio (closed form; mirror + taper boundary)",
     params={"nsr": "noise-to-signal power ratio; when omitted, chosen so the residual matches the estimated "
                    "noise (discrepancy principle)"},
 )
