@@ -4,7 +4,8 @@ Coarse-to-fine alternating minimisation in the style of Xu, Zheng & Jia (2013) a
 
 * the *intermediate image* ``S`` minimises ``||k * S - y||^2 + lam ||grad S||_0`` (an L0 gradient prior,
   solved by half-quadratic splitting). It keeps only salient edges, which is what makes the kernel
-  estimate well posed; it is not a good restoration and is never returned;
+  estimate well posed; it is not a good restoration and is never returned. Optionally (``dark > 0``) an
+  L0 prior on its dark channel is added (Pan et al. 2016), used by :mod:`deconvkit.blind` as a fallback;
 * the *kernel* minimises ``||M (k * grad S - grad y)||^2 + gamma ||k||^2`` over a ``size x size`` support
   (conjugate gradients in kernel space, exact camera boundary through the window mask ``M``), then is
   projected onto non-negative, pruned of small connected components and normalised;
@@ -249,8 +250,7 @@ def _salient_threshold(grads, size, current=None):
 
 def estimate_general(image: np.ndarray, size: int, *, lam_grad: float = 4e-3, inner_iterations: int = 5,
                      kernel_weight: float = 2.0, progress=None, use_threshold: bool = True,
-                     final_iterations: int | None = None, dark: float = 0.0, dark_patch: int = 15,
-                     lam_floor: float = 1e-4):
+                     dark: float = 0.0, dark_patch: int = 15):
     """Estimate a ``size x size`` camera-shake kernel from one grey image (float64, roughly [0, 1]).
 
     Returns ``(kernel, info)``; the kernel is non-negative, sums to 1, and its centroid is at ``size // 2``.
@@ -280,8 +280,7 @@ def estimate_general(image: np.ndarray, size: int, *, lam_grad: float = 4e-3, in
         masks[(1,) + window][:, :-1] = 1.0
         grad_abs2 = _grad_abs2(domain)
         patch = max(int(round(dark_patch * factor)), 1) | 1
-        iterations = inner_iterations if (final_iterations is None or level < total - 1) else final_iterations
-        for _ in range(iterations):
+        for _ in range(inner_iterations):
             otf = _rfft2(psf_to_origin(kernel, domain), domain)
             latent = _l0_intermediate(y_ext, otf, lam, grad_abs2, dark=dark, patch=patch)
             latent_grads = _gradients(latent)
@@ -293,7 +292,7 @@ def estimate_general(image: np.ndarray, size: int, *, lam_grad: float = 4e-3, in
                 threshold /= 1.1
             kernel = _kernel_update(latent_grads, data_grads, masks, kernel, kernel_weight)
             kernel = prune_psf(kernel)
-            lam = max(lam / 1.1, lam_floor)
+            lam = max(lam / 1.1, 1e-4)
         kernel = centre_psf(kernel)
         if progress is not None:
             progress(level + 1, total)
