@@ -223,3 +223,17 @@ def test_cli_estimate_writes_psf_and_json(tmp_path, capsys):
     written = np.load(out)
     assert written.shape == tuple(report["shape"]) and abs(written.sum() - 1) < 1e-5
     assert main(["estimate", str(tmp_path / "missing.png")]) == 2
+
+
+def test_residual_check_flags_wrong_psfs_but_not_the_true_one(shake_case):
+    """The fallback trigger: re-blurring a restoration made with the true PSF reproduces the data within
+    the noise; a PSF of the wrong shape does not. (A delta passes too: the check catches wrong blurs, not
+    missing ones, which is why it only decides whether to try the fallbacks.)"""
+    from deconvkit.blind import _RESIDUAL_LIMIT, _residual_ratio
+    from deconvkit.noise import estimate_noise
+
+    _, blurred, truth = shake_case
+    noise = estimate_noise(blurred)
+    assert _residual_ratio(blurred, truth, noise) < _RESIDUAL_LIMIT
+    for wrong in (motion(15, 0), gaussian(2.0)):
+        assert _residual_ratio(blurred, wrong, noise) > 3 * _RESIDUAL_LIMIT
