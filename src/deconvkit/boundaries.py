@@ -1,6 +1,6 @@
 """Boundary handling: real images are not periodic.
 
-Three strategies, chosen per solver (see ``docs/boundaries.md``):
+Three strategies, chosen per solver (see ``docs/solvers.md``):
 
 ``"unknown"``
     The exact camera model. The sharp image is estimated on an *extended* domain (image + PSF support - 1,
