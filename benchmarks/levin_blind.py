@@ -1,8 +1,8 @@
 """Blind deconvolution on the Levin et al. (2009) real camera-shake captures.
 
-For each of the 32 blurred images: estimate the PSF with :func:`deconvkit.estimate_psf`, restore with
-:func:`deconvkit.deconvolve` (``method="auto"``), and restore again with the *true* PSF and the same
-non-blind method. Both are scored against the sharp image as ``../shared/data/levin09/README.md`` says
+For each of the 32 blurred images: estimate the PSF and restore with :func:`deconvkit.deblur` (what
+``deconvkit deblur`` runs: ``method="auto"`` with the blind weight factor), and restore again with the
+*true* PSF and :func:`deconvkit.deconvolve` (``method="auto"``, the best non-blind result). Both are scored against the sharp image as ``../shared/data/levin09/README.md`` says
 (15-px border crop, best sub-pixel shift within +-5 px, PSNR and SSIM); the error ratio is
 ``||x_blind - x|| / ||x_truePSF - x||``.
 
@@ -67,8 +67,8 @@ def main(argv=None):
         blurred = iio.imread(LEVIN / "blurred" / f"im{i}_kernel{j}.png").astype(np.float64) / 255.0
         true_psf = true_psfs[f"psf{j}"]
         start = time.perf_counter()
-        psf, info = deconvkit.estimate_psf(blurred, model=args.model, size=args.size)
-        restored = deconvkit.deconvolve(blurred, psf, method=args.method)
+        result = deconvkit.deblur(blurred, psf_model=args.model, psf_size=args.size, method=args.method)
+        restored, psf, info = result.image, result.psf, result.params["psf"]
         elapsed = time.perf_counter() - start
         reference = deconvkit.deconvolve(blurred, true_psf, method=args.method)
         blind = _score(restored, sharp)

@@ -279,6 +279,58 @@ def test_auto_reports_its_choices(camera):
     assert 0.015 < info["noise_sigma"] < 0.03
 
 
+@pytest.mark.parametrize("name", ["moon", "camera"])
+def test_auto_sure_tracks_the_true_prediction_risk(name):
+    """SURE (no sharp image) against the true prediction error ``mean (A x - A x_true)^2`` computed with
+    the noiseless data, for every weight the search visited; the weight it picks is (nearly) the best."""
+    from skimage import data
+
+    from deconvkit.solvers import SOLVERS
+    from deconvkit.solvers.tv import default_tv_lam
+
+    sharp = getattr(data, name)()[100:230, 100:230] / 255.0
+    psf = deconvkit.psf.motion(9, 30)
+    clean = deconvkit.blur(sharp, psf, boundary="valid")
+    sigma = 0.02
+    y = clean + np.random.default_rng(1).normal(0, sigma, clean.shape)
+    _, info = deconvkit.deconvolve(y, psf, noise_sigma=sigma, return_info=True)
+    assert len(info["sure_risk"]) >= 3 and info["sure_crop"] == list(y.shape)
+    problem = Problem(y[None], psf, "unknown", noise_sigma=sigma)
+    true_risk = {}
+    for factor, estimate in info["sure_risk"].items():
+        x, _ = SOLVERS["tv"].func(problem, lam=default_tv_lam(sigma) * float(factor), nonneg=True)
+        true_risk[factor] = float(np.mean((problem.forward(x)[0] - clean) ** 2))
+        assert abs(estimate - true_risk[factor]) < 0.25 * true_risk[factor]
+    chosen = min(info["sure_risk"], key=info["sure_risk"].get)
+    assert abs(float(chosen) - info["lam_sure_factor"]) < 1e-2
+    assert true_risk[chosen] <= 1.05 * min(true_risk.values())
+
+
+def test_auto_sure_raises_the_weight_for_fine_texture(camera):
+    """The calibrated rule under-regularises smooth, finely textured images (moon) and suits cartoon-like
+    ones (the cameraman); SURE moves the weight up for the first and not for the second."""
+    from skimage import data
+
+    psf = deconvkit.psf.motion(9, 30)
+    factors = {}
+    for name, sharp in (("moon", data.moon()[100:230, 100:230] / 255.0), ("camera", camera[100:230, 180:310])):
+        y = deconvkit.blur(sharp, psf, boundary="valid", noise=0.01, rng=3)
+        _, info = deconvkit.deconvolve(y, psf, return_info=True)
+        factors[name] = info["lam_sure_factor"]
+        _, calibrated = deconvkit.deconvolve(y, psf, weight_rule="calibrated", return_info=True)
+        assert "lam_sure_factor" not in calibrated
+        assert info["lam"] == pytest.approx(calibrated["lam"] * info["lam_sure_factor"])
+    assert factors["moon"] > 1.0 and factors["camera"] < factors["moon"]
+
+
+def test_auto_rejects_bad_weight_options(camera):
+    y = camera[:32, :32]
+    with pytest.raises(deconvkit.DeconvkitError, match="weight_rule"):
+        deconvkit.deconvolve(y, np.ones((3, 3)) / 9, weight_rule="gcv")
+    with pytest.raises(deconvkit.DeconvkitError, match="lam_scale"):
+        deconvkit.deconvolve(y, np.ones((3, 3)) / 9, lam_scale=0)
+
+
 def test_auto_constrains_intensities_but_not_signed_data(camera):
     psf = deconvkit.psf.motion(9, 20)
     intensities = deconvkit.blur(camera[:96, :96], psf, boundary="valid", noise=0.01, rng=0)

@@ -60,6 +60,11 @@ class Problem:
 
     # --- data views ---------------------------------------------------------------------------------
     @property
+    def host_data(self) -> np.ndarray:
+        """The observed data as a NumPy array on the host (for set-up decisions, never per iteration)."""
+        return self._host_data
+
+    @property
     def noise_sigma(self) -> float:
         """Noise std (given, or estimated once from the observed data; shared across channels)."""
         if self._noise_sigma is None:

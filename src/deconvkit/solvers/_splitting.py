@@ -46,7 +46,7 @@ def saturation_weight(problem, saturation):
     """
     if saturation is None or saturation is False:
         return None
-    data = problem._host_data
+    data = problem.host_data
     high = float(data.max())
     low = float(data.min())
     if saturation == "auto":

@@ -99,7 +99,7 @@ def rl_tv(problem, *, lam=None, iterations=None, accelerate=True, eps=1e-3):
     lam = float(lam)
     if not lam >= 0:
         raise DeconvkitError(f"lam must be >= 0, got {lam}")
-    data = problem._host_data
+    data = problem.host_data
     smoothing = float(eps) * max(float(data.max() - data.min()), 1e-12)
     grad = problem.gradient
 
