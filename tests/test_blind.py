@@ -148,6 +148,20 @@ def test_too_little_structure_is_a_clear_error(image):
         estimate_psf(image)
 
 
+@pytest.mark.parametrize("name, psf, noise", [("clock", defocus(6), 0.02), ("moon", motion(25, 30), 0.01)])
+def test_heavily_blurred_noisy_image_still_has_structure(name, psf, noise):
+    """A wide blur spreads every edge over many pixels, so at full resolution its gradient sinks below 4x
+    the noise (6 and 24 such pixels here); the check also looks at 2x/4x block means, where the edges show."""
+    from skimage import data
+
+    from deconvkit.blind import _check_structure
+
+    blurred = deconvkit.blur(getattr(data, name)()[:256, :256] / 255.0, psf, boundary="valid", noise=noise,
+                             rng=0)
+    estimated = _check_structure(blurred, 25)  # does not raise
+    assert 0.8 * noise < estimated < 1.25 * noise
+
+
 def test_invalid_arguments():
     blurred = _blurred("camera", motion(9, 0), 0.005)
     with pytest.raises(DeconvkitError, match="model"):
