@@ -296,21 +296,24 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
                 if candidate_ratio < ratio:
                     general, ratio = candidate, candidate_ratio
                     general_info = {**candidate_info, "residual_ratio": ratio, "fallback": options}
-        if refine:
-            general = _refine(grey, general)
-            general_info["refined"] = True
         levels.append(len(levels) + 1)
         report(len(levels), len(levels) + extra - 1)
-        psf = general
-        info.update(model="general", **general_info)
+        chosen = None
         if model == "auto":
+            # the evidence thresholds were set on the unrefined general estimate: compare with that one
             chosen, evidence = _choose_model(Spectrum(grey, size), general)
             report(len(levels) + 1, len(levels) + 1)
             info["evidence"] = evidence
-            if chosen is not None:
-                name, psf, params = chosen
-                info = {"model": name, **params, "size_searched": size, "evidence": evidence,
-                        "general": general_info}
+        if chosen is not None:
+            name, psf, params = chosen
+            info = {"model": name, **params, "size_searched": size, "evidence": info["evidence"],
+                    "general": general_info}
+        else:
+            if refine:  # only a free-form kernel needs it; a parametric PSF is exact when it fits
+                general = _refine(grey, general)
+                general_info["refined"] = True
+            psf = general
+            info.update(model="general", **general_info)
     psf = centre_psf(np.asarray(psf, dtype=np.float64))
     psf = psf / psf.sum()
     info["size"] = int(psf.shape[0])
