@@ -24,6 +24,9 @@ def tv_norm(bk, gradient):
     return float(bk.to_numpy(bk.sqrt(bk.sum(gradient * gradient, axis=1))).sum())
 
 
+TV_ITERATIONS = 150  # ADMM iterations by default: converged to well below a visible change
+
+
 def default_tv_lam(sigma):
     """TV weight ``1.58 * sigma^1.6`` from the noise level.
 
@@ -50,7 +53,7 @@ def default_tv_lam(sigma):
     },
     iterative=True,
 )
-def tv(problem, *, lam=None, iterations=150, rho=10.0, nonneg=False, saturation="auto"):
+def tv(problem, *, lam=None, iterations=TV_ITERATIONS, rho=10.0, nonneg=False, saturation="auto"):
     """ADMM on ``1/2 ||W^(1/2)(K x - y)||^2 + lam TV(x)``; see :mod:`._splitting` for the splitting."""
     bk = problem.backend
     rule = "given"
