@@ -103,7 +103,8 @@ def main(argv=None):
         row = {"case": name}
         for label, psf in (("blind", cache[name]), ("true", true_psf)):
             for scale in scales:
-                restored = deconvkit.deconvolve(blurred, psf, method="auto", lam_scale=scale)
+                restored = deconvkit.deconvolve(blurred, psf, method="auto", weight_rule="calibrated",
+                                                lam_scale=scale)
                 row[f"{label}_{scale}"] = levin_score(restored, reference).psnr
         rows.append(row)
         print(name, " ".join(f"{k}={v:.2f}" for k, v in row.items() if k != "case"), flush=True)

@@ -2,8 +2,9 @@
 
 For each of the 32 blurred images: estimate the PSF and restore with :func:`deconvkit.deblur` (what
 ``deconvkit deblur`` runs: ``method="auto"`` with the blind weight factor), and restore again with the
-*true* PSF and :func:`deconvkit.deconvolve` (``method="auto"``, the best non-blind result). Both are scored against the sharp image as ``../shared/data/levin09/README.md`` says
-(15-px border crop, best sub-pixel shift within +-5 px, PSNR and SSIM); the error ratio is
+*true* PSF and :func:`deconvkit.deconvolve` (``method="auto"``, the best non-blind result). Both are
+scored against the sharp image as ``../shared/data/levin09/README.md`` says (15-px border crop, best
+sub-pixel shift within +-5 px, PSNR and SSIM); the error ratio is
 ``||x_blind - x|| / ||x_truePSF - x||``.
 
 Run (one core, as the timing target says)::
