@@ -323,6 +323,16 @@ def test_auto_sure_raises_the_weight_for_fine_texture(camera):
     assert factors["moon"] > 1.0 and factors["camera"] < factors["moon"]
 
 
+def test_auto_reports_progress_through_the_sure_search_and_the_final_solve(camera):
+    calls = []
+    y = deconvkit.blur(camera[:64, :64], deconvkit.psf.gaussian(1.0), boundary="valid", noise=0.01, rng=0)
+    _, info = deconvkit.deconvolve(y, deconvkit.psf.gaussian(1.0), progress=lambda d, t: calls.append((d, t)),
+                                   return_info=True)
+    sure_solves = 2 * len(info["sure_risk"])
+    assert sum(1 for d, t in calls if d == t == 50) == sure_solves  # every SURE solve, to its end
+    assert calls[-1] == (info["iterations"], info["iterations"]) == (150, 150)  # then the final solve
+
+
 def test_auto_rejects_bad_weight_options(camera):
     y = camera[:32, :32]
     with pytest.raises(deconvkit.DeconvkitError, match="weight_rule"):

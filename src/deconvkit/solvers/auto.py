@@ -121,11 +121,14 @@ def sure_weight(problem, lam, params, *, seed=0):
     """
     data = _central_crop(problem)
     sigma = problem.noise_sigma
-    sub = Problem(data, problem.psf, "unknown", backend=problem.backend, noise_sigma=sigma)
+    # each SURE solve reports its own iterations to the caller's progress callback (a bar restarts per
+    # solve), so a user sees the search working rather than a stalled bar
+    sub = Problem(data, problem.psf, "unknown", backend=problem.backend, noise_sigma=sigma,
+                  progress=problem.progress)
     probe = np.random.default_rng(seed).standard_normal(data.shape).astype(data.dtype)
     step = 0.1 * sigma  # small against the noise, large against float32 rounding of the solution
     perturbed = Problem(data + step * probe, problem.psf, "unknown", backend=problem.backend,
-                        noise_sigma=sigma)
+                        noise_sigma=sigma, progress=problem.progress)
     bk = problem.backend
     weight = saturation_weight(sub, params.get("saturation"))
     keep = np.ones(data.shape[1:], dtype=data.dtype) if weight is None else bk.to_numpy(weight)[0]
