@@ -152,6 +152,19 @@ def _gradients(x):
     return np.stack([np.roll(x, -1, axis=0) - x, np.roll(x, -1, axis=1) - x])
 
 
+def _window_gradients(image, domain, offset):
+    """Forward differences of ``image`` placed at ``offset`` in ``domain``, and their mask: 1 where a
+    difference stays inside the frame (the data term never sees the domain's wrap-around)."""
+    window = tuple(slice(o, o + n) for o, n in zip(offset, image.shape))
+    grads = np.zeros((2,) + tuple(domain))
+    masks = np.zeros((2,) + tuple(domain))
+    grads[(0,) + window][:-1, :] = np.diff(image, axis=0)
+    grads[(1,) + window][:, :-1] = np.diff(image, axis=1)
+    masks[(0,) + window][:-1, :] = 1.0
+    masks[(1,) + window][:, :-1] = 1.0
+    return grads, masks
+
+
 def _l0_intermediate(y_ext, otf, lam, grad_abs2, kappa=2.0, beta_max=1e5, dark=0.0, patch=0):
     """``argmin_S ||k * S - y||^2 + lam ||grad S||_0`` on a periodic domain (half-quadratic splitting).
 
@@ -270,14 +283,8 @@ def estimate_general(image: np.ndarray, size: int, *, lam_grad: float = 4e-3, in
         domain = fast_shape([n + k_size - 1 for n in y.shape])
         offset = (k_size // 2, k_size // 2)
         y_ext = smooth_extend(y[None], domain, offset)[0]
-        # data gradients on the window only (forward differences that stay inside the frame)
         window = tuple(slice(o, o + n) for o, n in zip(offset, y.shape))
-        data_grads = np.zeros((2,) + domain)
-        masks = np.zeros((2,) + domain)
-        data_grads[(0,) + window][:-1, :] = np.diff(y, axis=0)
-        data_grads[(1,) + window][:, :-1] = np.diff(y, axis=1)
-        masks[(0,) + window][:-1, :] = 1.0
-        masks[(1,) + window][:, :-1] = 1.0
+        data_grads, masks = _window_gradients(y, domain, offset)
         grad_abs2 = _grad_abs2(domain)
         patch = max(int(round(dark_patch * factor)), 1) | 1
         for _ in range(inner_iterations):
@@ -323,10 +330,9 @@ def refine_kernel(image: np.ndarray, kernel: np.ndarray, restored: np.ndarray, *
     latent_grads = _gradients(latent)
     latent_grads[:, shape[0] - 1:, :] = 0.0  # no differences across the frame's edge
     latent_grads[:, :, shape[1] - 1:] = 0.0
-    data_grads = np.zeros((2,) + domain)
-    data_grads[0][:shape[0] - 1, :shape[1]] = np.diff(image, axis=0)
-    data_grads[1][:shape[0], :shape[1] - 1] = np.diff(image, axis=1)
-    masks = np.zeros((2,) + domain)
-    masks[:, half + 1:shape[0] - half - 1, half + 1:shape[1] - half - 1] = 1.0
+    data_grads, masks = _window_gradients(image, domain, (0, 0))
+    inside = np.zeros(domain)  # data pixels whose blur support (and forward difference) stays in the frame
+    inside[half + 1:shape[0] - half - 1, half + 1:shape[1] - half - 1] = 1.0
+    masks *= inside
     updated = _kernel_update(latent_grads, data_grads, masks, _fit_size(kernel, size), weight, iterations)
     return centre_psf(prune_psf(updated))
