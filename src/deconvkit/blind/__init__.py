@@ -9,7 +9,8 @@ saying what was estimated; :func:`deblur` estimates and restores in one call. Mo
 ``"general"``
     Any blur, e.g. camera shake: coarse-to-fine alternating estimation with an L0 gradient prior
     (:mod:`._general`). When a restoration with the estimate does not re-blur to the data within the
-    noise, the estimator is rerun with a dark-channel prior and the best-fitting kernel is kept.
+    noise, the estimator is rerun with a dark-channel prior and the best-fitting kernel is kept; the
+    kept kernel gets one least-squares refinement against a full restoration (``refine=True``).
 ``"auto"`` (default)
     Runs the general estimator and the parametric fits, and keeps a parametric PSF only when it agrees
     with the general estimate (aligned normalised cross-correlation) and fits the spectrum well: then the exact model
