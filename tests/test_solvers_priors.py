@@ -333,6 +333,23 @@ def test_auto_reports_progress_through_the_sure_search_and_the_final_solve(camer
     assert calls[-1] == (info["iterations"], info["iterations"]) == (150, 150)  # then the final solve
 
 
+def test_auto_sure_walks_to_the_end_of_its_range(monkeypatch):
+    """When the starting weight is far too small, the walk must go all the way to 4x (a rounding slip once
+    ended it at 2.83x: sqrt(2)^5 is a hair above 4)."""
+    import deconvkit.solvers.auto as auto_module
+
+    real_rule = auto_module.default_tv_lam
+    from skimage import data
+
+    # moon wants about twice the rule (see above): starting from a tenth of it, the best is beyond 4x
+    monkeypatch.setattr(auto_module, "default_tv_lam", lambda sigma: 0.1 * real_rule(sigma))
+    psf = deconvkit.psf.motion(9, 30)
+    y = deconvkit.blur(data.moon()[100:230, 100:230] / 255.0, psf, boundary="valid", noise=0.01, rng=3)
+    _, info = deconvkit.deconvolve(y, psf, return_info=True)
+    assert info["lam_sure_factor"] == pytest.approx(4.0)
+    assert list(info["sure_risk"]) == ["1", "1.41", "2", "2.83", "4"]
+
+
 def test_auto_rejects_bad_weight_options(camera):
     y = camera[:32, :32]
     with pytest.raises(deconvkit.DeconvkitError, match="weight_rule"):

@@ -37,10 +37,10 @@ from .tv import TV_ITERATIONS, default_tv_lam
 __all__ = ["sure_weight", "looks_non_negative"]
 
 WEIGHT_RULES = ("sure", "calibrated")
-# Multiples of the calibrated weight that SURE may pick: a factor sqrt(2) apart, at most 4x either way
-# (in the 160-case synthetic sweep the choices ranged from 0.35x to 2.83x, so the bounds never bound).
+# Multiples of the calibrated weight that SURE may pick: sqrt(2)^k for integer k in [-4, 4] (0.25x-4x),
+# counted in whole steps so that rounding cannot end the walk early.
 _SURE_STEP = math.sqrt(2.0)
-_SURE_RANGE = (0.25, 4.0)
+_SURE_MAX_STEPS = 4
 # SURE is evaluated on a crop of at most this many pixels per spatial axis (2-D; 3-D: the cube root of
 # the same pixel count): the "unknown" boundary model makes any crop a consistent problem of its own,
 # and a 256 px crop holds enough structure to rank the weights while keeping the cost independent of
@@ -126,8 +126,8 @@ def sure_weight(problem, lam, params, *, seed=0):
     sub = Problem(data, problem.psf, "unknown", backend=problem.backend, noise_sigma=sigma,
                   progress=problem.progress)
     probe = np.random.default_rng(seed).standard_normal(data.shape).astype(data.dtype)
-    step = 0.1 * sigma  # small against the noise, large against float32 rounding of the solution
-    perturbed = Problem(data + step * probe, problem.psf, "unknown", backend=problem.backend,
+    delta = 0.1 * sigma  # small against the noise, large against float32 rounding of the solution
+    perturbed = Problem(data + delta * probe, problem.psf, "unknown", backend=problem.backend,
                         noise_sigma=sigma, progress=problem.progress)
     bk = problem.backend
     weight = saturation_weight(sub, params.get("saturation"))
@@ -149,16 +149,19 @@ def sure_weight(problem, lam, params, *, seed=0):
             prediction = bk.to_numpy(sub.forward(solution[0]))
             moved = bk.to_numpy(perturbed.forward(solver(perturbed, lam=lam * factor, **params)[0]))
             residual = float((((prediction - data) * keep) ** 2).sum())
-            divergence = float((probe * keep * (moved - prediction)).sum()) / step
+            divergence = float((probe * keep * (moved - prediction)).sum()) / delta
             cache[factor] = (residual - count * sigma**2 + 2 * sigma**2 * divergence) / count
         return cache[factor]
 
-    factor = 1.0
-    direction = _SURE_STEP if risk(_SURE_STEP) < risk(1.0) else 1.0 / _SURE_STEP
-    if direction > 1:
-        factor = _SURE_STEP
-    while _SURE_RANGE[0] <= factor * direction <= _SURE_RANGE[1] and risk(factor * direction) < risk(factor):
-        factor *= direction
+    def factor_of(steps):
+        return _SURE_STEP ** steps
+
+    direction = 1 if risk(factor_of(1)) < risk(factor_of(0)) else -1
+    steps = 1 if direction > 0 else 0
+    while (abs(steps + direction) <= _SURE_MAX_STEPS
+           and risk(factor_of(steps + direction)) < risk(factor_of(steps))):
+        steps += direction
+    factor = factor_of(steps)
     return factor, {"lam_sure_factor": factor, "sure_crop": list(data.shape[1:]),
                     "sure_risk": {f"{f:.3g}": r for f, r in sorted(cache.items())}}, \
         solutions.get(factor)
