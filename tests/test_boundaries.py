@@ -7,8 +7,14 @@ import pytest
 
 import deconvkit
 from deconvkit import DeconvkitError
-from deconvkit.boundaries import (ALIASES, BLUR_MODELS, DECONVOLVE_BOUNDARIES, boundary_model,
-                                  boundary_strategy, canonical_boundary)
+from deconvkit.boundaries import (
+    ALIASES,
+    BLUR_MODELS,
+    DECONVOLVE_BOUNDARIES,
+    boundary_model,
+    boundary_strategy,
+    canonical_boundary,
+)
 from deconvkit.operators import BOUNDARIES
 from deconvkit.psf import gaussian
 

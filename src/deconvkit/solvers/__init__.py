@@ -11,10 +11,15 @@ import time
 
 import numpy as np
 
-from .._shared import (DeconvkitError, as_float_image, check_psf, move_channels_first,
-                       restore_channel_axis)
+from .._shared import (
+    DeconvkitError,
+    as_float_image,
+    check_psf,
+    move_channels_first,
+    restore_channel_axis,
+    tensor_device,
+)
 from ..boundaries import boundary_model, boundary_strategy
-from .._shared import tensor_device
 from ._base import SOLVERS, Problem, get_solver, register_solver
 
 __all__ = ["deconvolve", "available_methods", "register_solver", "SOLVERS", "Problem"]
