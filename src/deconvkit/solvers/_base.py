@@ -128,7 +128,6 @@ class SolverSpec:
     boundary: str
     summary: str
     params: dict
-    iterative: bool
 
     def __call__(self, problem, **params):
         unknown = sorted(set(params) - set(self.params))
@@ -144,7 +143,7 @@ class SolverSpec:
 SOLVERS: dict[str, SolverSpec] = {}
 
 
-def register_solver(name: str, *, boundary: str, summary: str, params: dict, iterative: bool = False):
+def register_solver(name: str, *, boundary: str, summary: str, params: dict):
     """Register ``func(problem, **params) -> (x_on_domain, info)`` under ``name``.
 
     ``params`` maps each accepted keyword to a one-line description (used by the CLI and web help).
@@ -152,7 +151,7 @@ def register_solver(name: str, *, boundary: str, summary: str, params: dict, ite
     """
 
     def decorator(func):
-        SOLVERS[name] = SolverSpec(name, func, boundary, summary, dict(params), iterative)
+        SOLVERS[name] = SolverSpec(name, func, boundary, summary, dict(params))
         return func
 
     return decorator
@@ -163,9 +162,3 @@ def get_solver(name: str) -> SolverSpec:
         raise DeconvkitError(f"unknown method {name!r}; available: {', '.join(sorted(SOLVERS))}")
     return SOLVERS[name]
 
-
-def timed_progress(problem, total):
-    """Yield iteration indices and report progress to the problem's callback."""
-    for i in range(total):
-        yield i
-        problem.progress(i + 1, total)

@@ -190,14 +190,6 @@ def solve_split(problem, prox, lam, *, betas, inner=1, mu=None, nonneg=False, du
     return x, info
 
 
-def data_misfit(problem, x, weight=None):
-    """``1/2 ||W^(1/2)(A x - y)||^2`` summed over channels (the data term of :func:`solve_split`)."""
-    residual = problem.forward(x) - problem.observed()
-    if weight is not None and problem.masked:
-        residual = residual * weight
-    return 0.5 * float(problem.backend.vdot(residual, residual))
-
-
 def geometric_schedule(start, stop, factor):
     """``start, start*factor, ...`` up to and including ``stop``."""
     count = max(int(np.ceil(np.log(stop / start) / np.log(factor))), 0) + 1

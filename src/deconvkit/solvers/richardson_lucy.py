@@ -80,7 +80,6 @@ def _multiply_conj(bk, spectrum, otf):
         "x0": "starting image: 'observed' (default) or a constant value",
         "eps": "floor for the predicted image before division (default 1e-12 of the data range)",
     },
-    iterative=True,
 )
 def richardson_lucy(problem, *, iterations=None, accelerate=True, damping=None, x0="observed", eps=None):
     """Multiplicative RL updates ``x <- x * A^T(y / A x) / A^T 1``.

@@ -37,7 +37,6 @@ def automatic_weight(problem, reg_abs2) -> float:
         "iterations": "maximum conjugate-gradient iterations (boundary='unknown' only; default 100)",
         "tol": "relative residual at which CG stops (default 1e-4)",
     },
-    iterative=True,
 )
 def tikhonov(problem, *, lam=None, iterations=100, tol=1e-4):
     """Minimise ``||A x - y||^2 + lam ||D x||^2``; ``D^T D`` is the discrete Laplacian.
