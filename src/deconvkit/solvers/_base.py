@@ -33,10 +33,13 @@ class Problem:
     domain, offset : tuple
         The FFT domain and the position of the observed window in it.
     blur : PeriodicConvolution
-        ``K`` on the domain; ``blur.otf`` is its real-FFT transfer function.
+        ``K`` on the domain. It owns the spectral side: its transfer function, the transform pair and
+        the Fourier-diagonal solve :meth:`~deconvkit.operators.PeriodicConvolution.solve_normal`.
     window : Crop
         ``M``: domain -> observed window. The data term is ``||M K x - y||^2`` ("unknown" strategy) or
         ``||K x - extend(y)||^2`` ("pad", "periodic").
+    operator : LinearOperator
+        ``A``, the forward model of the data term: ``window @ blur`` when masked, else ``blur``.
     """
 
     def __init__(self, data: np.ndarray, psf: np.ndarray, strategy: str, *, backend=None,
@@ -53,6 +56,7 @@ class Problem:
         self.blur = PeriodicConvolution(psf, self.domain, self.dtype, self.backend)
         self.window = Crop(self.domain, self.shape, self.offset, self.dtype, self.backend)
         self.gradient = Gradient(self.domain, self.dtype, self.backend)
+        self.operator = self.window @ self.blur if self.masked else self.blur
         self._noise_sigma = noise_sigma
         self._extended = None
         self._mask = None
@@ -107,14 +111,11 @@ class Problem:
 
     def forward(self, x):
         """``A x``: the prediction of the observed data from a domain image."""
-        prediction = self.blur.forward(x)
-        return self.window.forward(prediction) if self.masked else prediction
+        return self.operator.forward(x)
 
     def adjoint(self, residual):
         """``A^T r`` for a residual of the shape :meth:`forward` returns."""
-        if self.masked:
-            residual = self.window.adjoint(residual)
-        return self.blur.adjoint(residual)
+        return self.operator.adjoint(residual)
 
     def observed(self):
         """The data that :meth:`forward` is compared with."""
