@@ -83,8 +83,8 @@ def solve_split(problem, prox, lam, *, betas, inner=1, mu=None, nonneg=False, du
     inner : int
         Iterations per stage.
     mu : float, optional
-        Data-split penalty (default ``max(betas[0] * 10, 1e-2)``... see code); only when the data term is
-        weighted.
+        Penalty of the data split ``u = K x`` (default 1.0); used only when the data term is weighted
+        (masked window or pixel weights).
     nonneg : bool
         Constrain ``x >= 0``.
     dual_prior : bool

@@ -47,9 +47,8 @@ _SURE_MAX_STEPS = 4
 # the image size.
 _SURE_PIXELS = 256 * 256
 # ADMM iterations of each SURE solve. SURE only has to rank the candidate weights, and a 50-iteration
-# solution ranks them as the converged one does: the chosen factor was identical in 59 of 60 synthetic-
-# sweep cases (the other, moon with Levin kernel 1 at 2% noise, got 1.41x instead of 2x; 30 iterations:
-# 20 of 20). The final solve then runs the solver's full count.
+# solution ranks them as the converged one does (measured on the synthetic sweep; the counts are in
+# docs/solvers.md). The final solve then runs the solver's full count.
 _SURE_ITERATIONS = 50
 
 
