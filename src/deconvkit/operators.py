@@ -302,8 +302,12 @@ class PeriodicConvolution(LinearOperator):
         the real part of the OTF only (half the memory traffic, and no conjugate for the adjoint): use it
         when :attr:`transfer_is_real`.
         """
+        return self.convolve_spectrum(self.to_spectrum(x), adjoint=adjoint, real_transfer=real_transfer)
+
+    def convolve_spectrum(self, spectrum, *, adjoint=False, real_transfer=False):
+        """:meth:`convolve` from ``to_spectrum(x)``, which it consumes: a caller that drops ``x`` before
+        this call keeps one domain-sized array fewer alive during the inverse transform."""
         bk = self.backend
-        spectrum = bk.rfftn(x, self.shape_in)
         otf = bk.real(self.otf) if real_transfer else self.otf  # a view: no copy
         if real_transfer or not adjoint:
             spectrum *= otf

@@ -155,8 +155,10 @@ def run_richardson_lucy(problem, *, iterations=None, accelerate=True, damping=No
             ratio[slab] = 0
 
         # back-projection and the multiplicative update: updated = point * A^T(ratio) / A^T 1
-        updated = blur.convolve(ratio, adjoint=True, real_transfer=real_otf)
-        del ratio, predicted
+        spectrum = blur.to_spectrum(ratio)
+        del ratio, predicted  # freed before the inverse transform: one domain-sized array less at peak
+        updated = blur.convolve_spectrum(spectrum, adjoint=True, real_transfer=real_otf)
+        del spectrum
         updated = bk.multiply(updated, point, out=updated)
         if penalty_gradient is None:
             updated = bk.divide(updated, sensitivity, out=updated)
