@@ -43,6 +43,7 @@ import argparse
 import gc
 import json
 import os
+import pickle
 import platform
 import statistics
 import sys
@@ -251,6 +252,24 @@ def print_result(res, file=sys.stdout):
     file.flush()
 
 
+def markdown(results, file=sys.stdout):
+    """One markdown table: a row per (case, dtype, threads), median ms and ratio to scipy per engine."""
+    engines = [e for e in ENGINES if any(e in r["median_s"] for r in results)]
+    print("| case | dtype | thr | load1 | " + " | ".join(engines) + " | max rel err (trip) |", file=file)
+    print("|---|---|---|---|" + "---|" * len(engines) + "---|", file=file)
+    for r in results:
+        cells = []
+        for e in engines:
+            t = r["median_s"].get(e)
+            cells.append("-" if t is None else f"{1e3 * t:.0f} ({r['ratio_vs_scipy'][e]:.2f})"
+                         if t >= 0.0095 else f"{1e3 * t:.2f} ({r['ratio_vs_scipy'][e]:.2f})")
+        worst = max(v["roundtrip"] for v in r["errors"].values())
+        shape = "x".join(map(str, r["shape"]))
+        print(f"| {r['case']} {shape} | {r['dtype'][5:]} | {r['threads']} | "
+              f"{r['load_before']:.0f}-{r['load_after']:.0f} | " + " | ".join(cells) + f" | {worst:.1e} |",
+              file=file)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", nargs="+", default=list(CASES), choices=list(CASES))
@@ -261,13 +280,22 @@ def main(argv=None):
                    help="alternating rounds per setting (default: 41 levin, 15 1k/2k, 5 photo, 3 stack)")
     p.add_argument("--plan-limit", type=float, default=120.0,
                    help="FFTW_MEASURE planning time limit in seconds per plan (pyFFTW planning_timelimit)")
-    p.add_argument("--wisdom", default=None, help="pyFFTW wisdom file to load before and save after")
+    p.add_argument("--wisdom", default=None, help="pyFFTW wisdom file (pickle) to load before and save after")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
+    p.add_argument("--markdown", nargs="+", default=None, metavar="JSON",
+                   help="print the results stored in these --json files as one markdown table, run nothing")
     args = p.parse_args(argv)
+    if args.markdown:
+        results = []
+        for path in args.markdown:
+            with open(path) as fh:
+                results += json.load(fh)["results"]
+        markdown(results)
+        return results
 
     if pyfftw is not None and args.wisdom and os.path.exists(args.wisdom):
         with open(args.wisdom, "rb") as fh:
-            pyfftw.import_wisdom(tuple(json.load(fh)[k].encode("latin-1") for k in ("d", "f", "l")))
+            pyfftw.import_wisdom(pickle.load(fh))
     versions = {
         "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
         "ducc0": getattr(ducc0, "__version__", None), "pyfftw": getattr(pyfftw, "__version__", None),
@@ -288,9 +316,8 @@ def main(argv=None):
                     with open(args.json, "w") as fh:
                         json.dump({"versions": versions, "argv": sys.argv, "results": results}, fh, indent=1)
     if pyfftw is not None and args.wisdom:
-        d, f, ld = pyfftw.export_wisdom()
-        with open(args.wisdom, "w") as fh:
-            json.dump({"d": d.decode("latin-1"), "f": f.decode("latin-1"), "l": ld.decode("latin-1")}, fh)
+        with open(args.wisdom, "wb") as fh:  # a tuple of bytes (double, single, long double wisdom)
+            pickle.dump(pyfftw.export_wisdom(), fh)
     return results
 
 
