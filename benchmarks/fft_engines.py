@@ -90,7 +90,7 @@ def load1() -> float:
     return os.getloadavg()[0]
 
 
-def make_pairs(x, threads, plan_limit):
+def make_pairs(x, threads, plan_limit, engines=ENGINES):
     """One closure per available engine computing ``irfftn(rfftn(x))``; returns ``(pairs, plan_seconds)``.
 
     Each closure returns ``(spectrum, roundtrip)``; for the buffer-reusing engines these are the buffers
@@ -116,7 +116,7 @@ def make_pairs(x, threads, plan_limit):
     pairs["scipy"] = scipy_pair
     pairs["scipy_ow"] = scipy_ow_pair
 
-    if ducc0 is not None:
+    if ducc0 is not None and {"ducc", "ducc_out"} & set(engines):
         def ducc_pair():
             X = ducc0.fft.r2c(x, axes=axes, nthreads=n)
             return X, ducc0.fft.c2r(X, axes=axes, lastsize=dom[-1], forward=False, inorm=2, nthreads=n)
@@ -134,7 +134,7 @@ def make_pairs(x, threads, plan_limit):
         pairs["ducc"] = ducc_pair
         pairs["ducc_out"] = ducc_out_pair
 
-    if pyfftw is not None:
+    if pyfftw is not None and "fftw" in engines:
         t0 = time.perf_counter()
         a_in = pyfftw.empty_aligned(x.shape, x.dtype)
         a_spec = pyfftw.empty_aligned(spec_shape, cdtype)
@@ -153,24 +153,27 @@ def make_pairs(x, threads, plan_limit):
             bwd()  # __call__ with no argument: execute, then normalise by 1/N (normalise_idft=True)
             return spec, a_out
 
+        pairs["fftw"] = fftw_pair
+
+    # planned only when asked for: without a time limit, FFTW_MEASURE on the 3-D stack can take minutes
+    if pyfftw is not None and "fftw_b" in engines:
         t0 = time.perf_counter()
         b_fwd = pyfftw.builders.rfftn(x, axes=axes, threads=n, planner_effort="FFTW_MEASURE")
         b_bwd = pyfftw.builders.irfftn(b_fwd.output_array, s=dom, axes=axes, threads=n,
                                        planner_effort="FFTW_MEASURE")
-        # no planning_timelimit in the builders: they reuse the wisdom the plans above just made
+        # no planning_timelimit in the builders: they reuse the wisdom of the `fftw` plans when those ran
         plan_s["fftw_b"] = time.perf_counter() - t0
 
         def fftw_b_pair():
             X = b_fwd(x).copy()  # the builder returns its own output buffer: a fresh array costs a copy
             spec = X.copy() if check_mode[0] else None
-            # X is aligned and of the planned shape, so the call runs FFTW on X itself and the c2r
-            # transform destroys it (pyFFTW's builders do not copy here): fine for a temporary only
+            # the call destroys X (FFTW's multi-dimensional c2r works in place; the builder does not
+            # protect the caller's array): fine for a temporary only
             return spec, b_bwd(X).copy()
 
-        pairs["fftw"] = fftw_pair
         pairs["fftw_b"] = fftw_b_pair
 
-    if torch is not None:
+    if torch is not None and "torch" in engines:
         def torch_pair():
             if torch.get_num_threads() != n:
                 torch.set_num_threads(n)
@@ -198,7 +201,7 @@ def measure(name, dtype, threads, rounds, plan_limit, engines):
     ref_back = x64  # irfftn(rfftn(x)) == x exactly in exact arithmetic
     del x64
 
-    pairs, plan_s = make_pairs(x, threads, plan_limit)
+    pairs, plan_s = make_pairs(x, threads, plan_limit, engines)
     pairs = {k: v for k, v in pairs.items() if k in engines}
     errors = {}
     check_mode[0] = True
