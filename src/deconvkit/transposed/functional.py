@@ -23,20 +23,24 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse
 
 from .._shared import DeconvkitError, float_dtype
 from .arithmetic import (
+    PADDING_NAMES,
     ConvolutionError,
     ConvolutionTypeError,
     Geometry,
+    _labelled,
+    _torch_axes,
     check_output_padding,
-    conv_spatial_shape,
+    conv_output_size,
     conv_transpose_spatial_shape,
-    geometry,
     output_padding_for,
+    resolve_padding,
     tap_offsets,
 )
 
@@ -55,12 +59,22 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------------------------------
-# validation
+# validation: PyTorch's checks, in PyTorch's order, with its wording
 # ----------------------------------------------------------------------------------------------------
-def _real_array(value, name: str) -> np.ndarray:
+# torch's names for dtypes: ScalarType names (weight mismatch) and C++ type names (bias mismatch).
+_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
+                 "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool", "complex64": "ComplexFloat",
+                 "complex128": "ComplexDouble", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64"}
+_CPP_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
+              "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+              "bool": "bool", "complex64": "c10::complex<float>", "complex128": "c10::complex<double>",
+              "uint16": "unsigned short", "uint32": "unsigned int", "uint64": "unsigned long"}
+
+
+def _numeric_array(value, name: str) -> np.ndarray:
     array = np.asarray(value)
-    if array.dtype == object or array.dtype.kind not in "biuf":
-        raise ConvolutionTypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+    if array.dtype == object or array.dtype.kind not in "biufc":
+        raise ConvolutionTypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
     return array
 
 
@@ -68,11 +82,65 @@ def _shape_list(shape) -> str:
     return "[" + ", ".join(str(n) for n in shape) + "]"
 
 
-def _prepare(x, weight, bias, ndim, *, transposed, groups, name):
-    """Validate and cast the tensors (PyTorch's checks and wording); return
-    ``(x as (N, C, *S), weight, bias, batched, ndim)`` in the working dtype of ``x``."""
-    x = _real_array(x, "input")
-    weight = _real_array(weight, "weight")
+def _argument_list(value, name: str, ndim: int) -> list[int]:
+    """An int or int sequence as PyTorch's argument parser passes it on: an int becomes ``ndim`` copies."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return [int(value)] * ndim
+    try:
+        values = list(value)
+    except TypeError:
+        values = None
+    if values is None or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+        raise ConvolutionTypeError(f"{name} must be an int or a tuple of {ndim} ints, got {value!r}")
+    return [int(v) for v in values]
+
+
+def _broadcast(values: list[int], name: str, dim: int) -> tuple[int, ...]:
+    """PyTorch's ``expand_param_if_needed``: one value per spatial axis of the *weight*."""
+    if len(values) == 1:
+        return (values[0],) * dim
+    if len(values) != dim:
+        raise ConvolutionError(
+            f"expected {name} to be a single integer value or a list of {dim} values to match the convolution "
+            f"dimensions, but got {name}={_shape_list(values)}")
+    return tuple(values)
+
+
+def _view_2d(shape, ndim: int) -> tuple[int, ...]:
+    """The shape PyTorch reports for a 1-D convolution's tensor, which it runs as 2-D (dummy height 1)."""
+    shape = tuple(shape)
+    return shape[:2] + (1,) + shape[2:] if ndim == 1 else shape
+
+
+class _Call(NamedTuple):
+    """A validated call: batched input, weight, bias, geometry and dtypes."""
+
+    x: np.ndarray            # (N, C_in, *S), the caller's dtype
+    weight: np.ndarray
+    bias: np.ndarray | None
+    batched: bool
+    geo: Geometry
+    out_shape: tuple[int, ...]
+    work: np.dtype           # dtype of the arithmetic
+    out_dtype: np.dtype      # dtype returned
+    empty: bool              # zero batch or zero input channels: no arithmetic at all
+    groups: int
+    out_channels: int
+
+
+def _validate(x, weight, bias, ndim, *, transposed, groups, stride, padding, dilation, output_padding=0,
+              name) -> _Call:
+    """Check a call the way ``torch.nn.functional.conv*`` does, in the same order, with the same messages.
+
+    The order matters when several things are wrong at once (it decides which message is shown), so it
+    follows PyTorch's code path: its argument parser (types), ``batchify`` (input rank), ``_convolution_same``
+    (``padding="same"``), ``_convolution`` (weight rank, groups, argument lengths), ``check_shape_forward``
+    (signs, weight/input rank, groups, channels, bias shape, kernel fit), then the CPU kernels' own checks
+    (empty spatial input, zero kernel, zero dilation, ``output_padding``, output size) and last the dtypes.
+    """
+    x = _numeric_array(x, "input")
+    weight = _numeric_array(weight, "weight")
+    bias = None if bias is None else _numeric_array(bias, "bias")
     if ndim is None:
         ndim = weight.ndim - 2
         if ndim not in (1, 2, 3):
@@ -80,61 +148,187 @@ def _prepare(x, weight, bias, ndim, *, transposed, groups, name):
                 f"weight must have 3, 4 or 5 dimensions (C, C, *kernel) for a 1-D, 2-D or 3-D convolution, "
                 f"got weight of size {_shape_list(weight.shape)}")
     label = f"{name}{ndim}d"
+    # -- argument types (PyTorch's argument parser raises TypeError before looking at any tensor)
+    if isinstance(padding, str) and transposed:
+        raise ConvolutionTypeError(f"{label}(): argument 'padding' must be tuple of ints, not str")
+    stride_list = _argument_list(stride, "stride", ndim)
+    dilation_list = _argument_list(dilation, "dilation", ndim)
+    padding_list = None if isinstance(padding, str) else _argument_list(padding, "padding", ndim)
+    output_padding_list = _argument_list(output_padding, "output_padding", ndim)
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
+        raise ConvolutionTypeError(f"groups must be an int, got {groups!r}")
+    groups = int(groups)
+    # -- input rank (batchify)
     if x.ndim not in (ndim + 1, ndim + 2):
         raise ConvolutionError(
             f"Expected {ndim + 1}D (unbatched) or {ndim + 2}D (batched) input to {label}, but got input of "
             f"size: {_shape_list(x.shape)}")
-    if weight.ndim != ndim + 2:
-        # PyTorch infers the dimensionality from the weight and then complains about the stride length.
-        raise ConvolutionError(
-            f"expected stride to be a single integer value or a list of {weight.ndim - 2} values to match the "
-            f"convolution dimensions, but got weight of size {_shape_list(weight.shape)} for {label}")
-    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
-        raise ConvolutionTypeError(f"groups must be an int, got {groups!r}")
+    batched = x.ndim == ndim + 2
+    bx = x if batched else x[np.newaxis]
+    if isinstance(padding, str) and padding not in PADDING_NAMES:
+        raise ConvolutionError(f"Invalid padding string: {padding!r}")
+    if padding == "same":   # _convolution_same
+        if weight.ndim < 3:
+            raise ConvolutionError("weight should have at least three dimensions")
+        if groups <= 0:
+            raise ConvolutionError("non-positive groups is not supported")
+        if weight.ndim != bx.ndim:
+            raise ConvolutionError(
+                f"Expected {weight.ndim}-dimensional input for {weight.ndim}-dimensional weight"
+                f"{_shape_list(weight.shape)}, but got {bx.ndim}-dimensional input of size "
+                f"{_shape_list(bx.shape)} instead")
+        dim = weight.ndim - 2
+        for values, what in ((stride_list, "stride"), (dilation_list, "dilation")):
+            if len(values) not in (1, dim):
+                raise ConvolutionError(f"{what} cannot broadcast to {dim} dimensions")
+        if any(s != 1 for s in stride_list):
+            raise ConvolutionError("padding='same' is not supported for strided convolutions")
+    # -- _convolution
+    if weight.ndim < 3:
+        raise ConvolutionError("weight should have at least three dimensions")
     if groups <= 0:
         raise ConvolutionError("non-positive groups is not supported")
+    dim = weight.ndim - 2
+    stride = _broadcast(stride_list, "stride", dim)
+    if padding_list is not None:
+        padding_list = _broadcast(padding_list, "padding", dim)
+    dilation = _broadcast(dilation_list, "dilation", dim)
+    output_padding = _broadcast(output_padding_list, "output_padding", dim) if transposed else (0,) * dim
+    kernel = tuple(weight.shape[2:])
+    if padding_list is None:
+        before, after = resolve_padding(padding, kernel, (1,) * dim, dilation)
+    else:
+        before = after = tuple(padding_list)
+    # -- check_shape_forward
+    if min(before + after) < 0:
+        raise ConvolutionError("negative padding is not supported")
+    if min(output_padding) < 0:
+        raise ConvolutionError("negative output_padding is not supported")
+    if min(stride) <= 0:
+        raise ConvolutionError("non-positive stride is not supported")
+    if min(dilation) < 0:
+        raise ConvolutionError("dilation should be greater than zero")
+    if weight.ndim != bx.ndim:
+        raise ConvolutionError(
+            f"Expected {weight.ndim}-dimensional input for {weight.ndim}-dimensional weight "
+            f"{_shape_list(weight.shape)}, but got {bx.ndim}-dimensional input of size {_shape_list(bx.shape)} "
+            "instead")
+    if weight.shape[0] < groups:
+        raise ConvolutionError(
+            f"Given groups={groups}, expected weight to be at least {groups} at dimension 0, but got weight of "
+            f"size {_shape_list(weight.shape)} instead")
     if weight.shape[0] % groups:
+        # (the doubled bracket is PyTorch's own wording)
         raise ConvolutionError(
             f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got "
             f"weight of size [{_shape_list(weight.shape)}] instead")
-    if not transposed and weight.shape[0] == 0:
-        raise ConvolutionError(
-            f"Given groups={groups}, expected weight to be at least 1 at dimension 0, but got weight of size "
-            f"{_shape_list(weight.shape)} instead")
-    kernel = tuple(weight.shape[2:])
-    if min(kernel) <= 0:
-        names = ("height", "width") if ndim <= 2 else ("depth", "height", "width")
-        shown = ((1,) + kernel) if ndim == 1 else kernel
-        raise ConvolutionError("kernel size should be greater than zero, but got "
-                               + " ".join(f"kernel_{a}: {k}" for a, k in zip(names, shown)))
-    batched = x.ndim == ndim + 2
-    batch_x = x if batched else x[np.newaxis]
     in_channels = weight.shape[0] if transposed else weight.shape[1] * groups
-    if batch_x.shape[1] != in_channels:
+    if bx.shape[1] != in_channels:
         what = "transposed=1" if transposed else f"groups={groups}"
         raise ConvolutionError(
             f"Given {what}, weight of size {_shape_list(weight.shape)}, expected input"
-            f"{_shape_list(batch_x.shape)} to have {in_channels} channels, but got {batch_x.shape[1]} channels "
-            "instead")
+            f"{_shape_list(bx.shape)} to have {in_channels} channels, but got {bx.shape[1]} channels instead")
     out_channels = weight.shape[1] * groups if transposed else weight.shape[0]
-    dtype = float_dtype(x.dtype)
-    if bias is not None:
-        bias = _real_array(bias, "bias")
-        if bias.shape != (out_channels,):
-            prefix = "transposed=1, " if transposed else ""
+    if bias is not None and bias.shape != (out_channels,):
+        prefix = "transposed=1, " if transposed else ""
+        raise ConvolutionError(
+            f"Given {prefix}weight of size {_shape_list(weight.shape)}, expected bias to be 1-dimensional with "
+            f"{out_channels} elements, but got bias of size {_shape_list(bias.shape)} instead")
+    spatial = bx.shape[2:]
+    if not transposed:
+        padded = tuple(n + b + a for n, b, a in zip(spatial, before, after))
+        effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        if any(e > n for e, n in zip(effective, padded)):
             raise ConvolutionError(
-                f"Given {prefix}weight of size {_shape_list(weight.shape)}, expected bias to be 1-dimensional "
-                f"with {out_channels} elements, but got bias of size {_shape_list(bias.shape)} instead")
-        bias = bias.astype(dtype, copy=False)
-    batch_x = np.ascontiguousarray(batch_x, dtype=dtype)
-    weight = np.ascontiguousarray(weight, dtype=dtype)
-    return batch_x, weight, bias, batched, ndim
+                f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). Kernel size: "
+                f"({' x '.join(map(str, effective))}). Kernel size can't be greater than actual input size")
+    # -- the CPU kernels' own checks
+    empty = bx.shape[0] == 0 or bx.shape[1] == 0
+    if not empty and 0 in spatial:
+        raise ConvolutionError("Only zero batch or zero channel inputs are supported, but got input shape: "
+                               + _shape_list(_view_2d(bx.shape, dim)))
+    if min(kernel) <= 0 or (transposed and weight.shape[1] == 0):
+        if dim == 3 and transposed:
+            raise ConvolutionError(
+                "non-empty 5D (n_output_plane x n_input_plane x kernel_depth x kernel_height x kernel_width) "
+                f"tensor expected for weight, but got: {_shape_list(weight.shape)}")
+        if min(kernel) <= 0 and dim == 3:
+            raise ConvolutionError(
+                f"kernel size should be greater than zero, but got: {' x '.join(map(str, kernel))} (TxHxW)")
+        if min(kernel) <= 0:
+            raise ConvolutionError("kernel size should be greater than zero, but got "
+                                   + _labelled("kernel", kernel, dim, 1))
+        raise ConvolutionError("non-empty 2D or 4D weight tensor expected, but got: "
+                               + _shape_list(_view_2d(weight.shape, dim)))
+    if min(dilation) <= 0:
+        if transposed:
+            shown = _labelled("dilation", dilation, dim, 1, sep=", ")
+        else:
+            shown = _shape_list(_torch_axes(dilation, dim, 1))
+        raise ConvolutionError(f"dilation should be greater than zero, but got {shown}")
+    geo = Geometry(stride, before, after, dilation)
+    if transposed:
+        output_padding = check_output_padding(output_padding, geo)
+        out_shape = conv_transpose_spatial_shape(spatial, kernel, geo, output_padding)
+    else:
+        out_shape = tuple(conv_output_size(n, k, s, b, d, a) for n, k, s, b, a, d in
+                          zip(spatial, kernel, stride, before, after, dilation))
+    work, out_dtype = _dtypes(bx, weight, bias, transposed)
+    return _Call(bx, weight, bias, batched, geo, out_shape, work, out_dtype, empty, groups, out_channels)
 
 
-def _finish(out, bias, batched):
-    if bias is not None:
-        out += bias.reshape((1, -1) + (1,) * (out.ndim - 2))
-    return out if batched else out[0]
+def _dtypes(x, weight, bias, transposed):
+    """``(work dtype, output dtype)`` under PyTorch's rule: input, weight and bias share one dtype.
+
+    Deliberate differences (docs/transposed.md): complex and bool tensors are refused (deconvkit is a
+    real-valued library; PyTorch computes complex convolutions and has no bool kernel), and an integer *input*
+    with a floating-point weight is promoted to the weight's dtype (images arrive as uint8; PyTorch raises).
+    float16 is computed in float32 and returned as float16; integers are computed exactly in int64 and
+    returned in their own dtype, wrapping on overflow as PyTorch's integer kernels do.
+    """
+    for array, what in ((x, "input"), (weight, "weight")):
+        if array.dtype.kind in "cb":
+            kind = "complex" if array.dtype.kind == "c" else "bool"
+            raise ConvolutionTypeError(
+                f"{what} of dtype {array.dtype}: {kind} convolutions are not supported by deconvkit (pass a "
+                "real integer or floating-point array)")
+    dtype = x.dtype
+    if dtype.kind in "iu" and weight.dtype.kind == "f":
+        dtype = weight.dtype
+
+    def weight_check():
+        if weight.dtype != dtype:
+            raise ConvolutionError(f"expected scalar type {_SCALAR_NAMES.get(dtype.name, dtype.name)} but found "
+                                   f"{_SCALAR_NAMES.get(weight.dtype.name, weight.dtype.name)}")
+
+    def bias_check():
+        if bias is not None and bias.dtype != dtype:
+            raise ConvolutionError(f"Input type ({_CPP_NAMES.get(dtype.name, dtype.name)}) and bias type "
+                                   f"({_CPP_NAMES.get(bias.dtype.name, bias.dtype.name)}) should be the same")
+
+    # PyTorch's CPU convolution checks the bias first, its transposed convolution the weight first.
+    for check in ((weight_check, bias_check) if transposed else (bias_check, weight_check)):
+        check()
+    if dtype.kind in "iu":
+        return np.dtype(np.int64), dtype
+    return float_dtype(dtype), dtype
+
+
+def _run(call: _Call, kernel) -> np.ndarray:
+    """Cast, run ``kernel(x, weight, geo, groups, out_shape)``, add the bias, cast back, unbatch."""
+    n_batch = call.x.shape[0]
+    if call.empty:
+        # PyTorch's "empty" path: zero input channels give zero output channels (not C_out copies of the bias).
+        channels = 0 if call.x.shape[1] == 0 else call.out_channels
+        out = np.zeros((n_batch, channels) + call.out_shape, dtype=call.out_dtype)
+    else:
+        x = np.ascontiguousarray(call.x, dtype=call.work)
+        weight = np.ascontiguousarray(call.weight, dtype=call.work)
+        out = kernel(x, weight, call.geo, call.groups, call.out_shape)
+        if call.bias is not None:
+            out += call.bias.astype(call.work).reshape((1, -1) + (1,) * (out.ndim - 2))
+        out = out.astype(call.out_dtype, copy=False)
+    return out if call.batched else out[0]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -302,12 +496,9 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, _nd
     array([[45., 54.],
            [81., 90.]])
     """
-    x, weight, bias, batched, ndim = _prepare(x, weight, bias, _ndim, transposed=False, groups=groups,
-                                              name="conv")
-    kernel = weight.shape[2:]
-    geo = geometry(ndim, kernel, stride, padding, dilation)
-    out_shape = conv_spatial_shape(x.shape[2:], kernel, geo)
-    return _finish(conv_kernel(x, weight, geo, groups, out_shape), bias, batched)
+    call = _validate(x, weight, bias, _ndim, transposed=False, groups=groups, stride=stride, padding=padding,
+                     dilation=dilation, name="conv")
+    return _run(call, conv_kernel)
 
 
 def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
@@ -345,16 +536,14 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
     >>> conv_transpose(np.array([[1.0, 2.0]]), np.array([[[3.0, 4.0]]]), stride=2)
     array([[3., 4., 6., 8.]])
     """
-    x, weight, bias, batched, ndim = _prepare(x, weight, bias, _ndim, transposed=True, groups=groups,
-                                              name="conv_transpose")
-    kernel = weight.shape[2:]
-    geo = geometry(ndim, kernel, stride, padding, dilation, transposed=True)
     if output_size is not None:
-        output_padding = output_padding_for(x.shape[2:], output_size, kernel, geo.stride, geo.pad_before,
-                                            geo.dilation)
-    output_padding = check_output_padding(output_padding, geo)
-    out_shape = conv_transpose_spatial_shape(x.shape[2:], kernel, geo, output_padding)
-    return _finish(conv_transpose_kernel(x, weight, geo, groups, out_shape), bias, batched)
+        # nn.ConvTranspose*d.forward solves for output_padding in Python, before the convolution's own checks
+        spatial_x = np.shape(x)[-(np.ndim(weight) - 2):] if np.ndim(weight) > 2 else np.shape(x)
+        output_padding = output_padding_for(spatial_x, output_size, np.shape(weight)[2:], stride, padding,
+                                            dilation)
+    call = _validate(x, weight, bias, _ndim, transposed=True, groups=groups, stride=stride, padding=padding,
+                     dilation=dilation, output_padding=output_padding, name="conv_transpose")
+    return _run(call, conv_transpose_kernel)
 
 
 def _fixed_dimension(function, ndim, name):
@@ -401,21 +590,21 @@ def conv_matrix(input_shape, weight, stride=1, padding=0, dilation=1, groups=1) 
            [0., 0., 3., 4.]])
     """
     input_shape = tuple(int(n) for n in input_shape)
-    weight = _real_array(weight, "weight")
+    weight = _numeric_array(weight, "weight")
     ndim = weight.ndim - 2
     if len(input_shape) not in (ndim + 1, ndim + 2) or min(input_shape, default=0) < 1:
         raise DeconvkitError(
             f"input_shape must be (C_in, *spatial) or (N, C_in, *spatial) with {ndim} positive spatial sizes "
             f"for a weight of shape {weight.shape}, got {input_shape}")
     x_shape = input_shape if len(input_shape) == ndim + 2 else (1,) + input_shape
-    # Validate channels/groups exactly as conv() would, on a one-pixel stand-in carrying the channel count.
-    _prepare(np.zeros(x_shape[:2] + (1,) * ndim), weight, None, ndim, transposed=False, groups=groups,
-             name="conv")
+    # Validate exactly as conv() would, on a zero-stride stand-in of the input's shape (nothing allocated).
+    call = _validate(np.broadcast_to(np.zeros((), weight.dtype), x_shape), weight, None, ndim, transposed=False,
+                     groups=groups, stride=stride, padding=padding, dilation=dilation, name="conv")
     weight = weight.astype(float_dtype(weight.dtype), copy=False)
     kernel = weight.shape[2:]
-    geo = geometry(ndim, kernel, stride, padding, dilation)
+    geo = call.geo
     spatial = x_shape[2:]
-    out_shape = conv_spatial_shape(spatial, kernel, geo)
+    out_shape = call.out_shape
     n_batch, in_channels = x_shape[:2]
     out_channels, in_per_group = weight.shape[:2]
     out_per_group = out_channels // groups
