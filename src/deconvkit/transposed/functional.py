@@ -21,6 +21,7 @@ Padding is never materialised: each tap's slice is clipped to the positions that
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from typing import NamedTuple
@@ -372,7 +373,7 @@ def _batch_chunks(n_batch: int, per_item: int):
     return [slice(start, min(start + step, n_batch)) for start in range(0, n_batch, step)]
 
 
-def conv_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
+def _im2col_conv(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
     """im2col convolution of batched ``x`` (N, C_in, *S) -> (N, C_out, *out_shape)."""
     n_batch, in_channels = x.shape[:2]
     out_channels, in_per_group = weight.shape[:2]
@@ -420,7 +421,7 @@ def _transpose_plan(kernel, geo: Geometry, spatial, out_shape):
     return plan
 
 
-def conv_transpose_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
+def _col2im_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
     """col2im transposed convolution of batched ``x`` (N, C_in, *S) -> (N, C_out, *out_shape).
 
     The output is the window ``[pad_before, pad_before + out_shape)`` of the full scatter, so the same code
@@ -456,6 +457,207 @@ def conv_transpose_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> n
             for phase, grid in phases.items():
                 target_out[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, geo.stride)))] = grid
     return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# stride-1 correlation by flat shifts (no im2col), and the transposed convolution built from it
+# ----------------------------------------------------------------------------------------------------
+# Working-set targets for the blocked loops below: the accumulator block plus one input block should stay in
+# the 1-2 MiB L2 cache of current x86 cores, so each tap's multiply-add runs from cache, not memory.
+SHIFT_BLOCK_BYTES = 2**19
+DEPTHWISE_BLOCK_ELEMENTS = 2**18
+
+
+def _pad_or_crop(x, before, after):
+    """``x`` zero-padded by ``before``/``after`` on each spatial axis; negative amounts crop instead."""
+    spatial = x.shape[2:]
+    sizes = tuple(n + b + a for n, b, a in zip(spatial, before, after))
+    out = np.zeros(x.shape[:2] + sizes, dtype=x.dtype)
+    source, target = [], []
+    for n, b, size in zip(spatial, before, sizes):
+        start, stop = max(0, -b), min(n, size - b)
+        if start >= stop:
+            return out
+        source.append(slice(start, stop))
+        target.append(slice(start + b, stop + b))
+    out[(Ellipsis, *target)] = x[(Ellipsis, *source)]
+    return out
+
+
+def _shift_offsets(kernel, dilation, strides):
+    """Flat offset of every tap (C order) in an array whose flattened spatial strides are ``strides``."""
+    return [sum(int(t) * d * st for t, d, st in zip(tap, dilation, strides)) for tap in tap_offsets(kernel)]
+
+
+def _shift_correlate(x, weight, before, after, dilation, groups) -> np.ndarray:
+    """Stride-1 convolution (cross-correlation) of batched ``x`` with any padding (negative: cropping).
+
+    The padded input is flattened per channel; output pixel ``q`` (in the padded grid's flat coordinates) is
+    ``sum_t W_t x[q + offset_t]``, so every tap reads one *contiguous* shifted block and nothing is copied
+    into an im2col buffer (whose size is ``prod(kernel)`` times the input: 27x for a 3x3x3 kernel). The
+    positions that wrap around a row are computed and thrown away when the valid window is cropped at the
+    end (``(padded - out) / padded`` extra work per axis, small for small kernels).
+
+    * one input channel per group (depthwise): per tap, one broadcast multiply-add over a block of (image,
+      channel) rows;
+    * otherwise: channels-last, per tap one BLAS product ``(block, C_in/g) @ (C_in/g, C_out/g)`` added into
+      the accumulator block (a taller, better-shaped product for BLAS than im2col's ``C_out x (C_in k^d)``
+      when channels are few).
+    """
+    xp = _pad_or_crop(x, before, after)
+    n_batch, in_channels = xp.shape[:2]
+    padded = xp.shape[2:]
+    kernel = weight.shape[2:]
+    out_channels, in_per_group = weight.shape[:2]
+    out_per_group = out_channels // groups
+    out_shape = tuple(n - d * (k - 1) for n, k, d in zip(padded, kernel, dilation))
+    flat = math.prod(padded)
+    strides = [math.prod(padded[i + 1:]) for i in range(len(padded))]
+    offsets = _shift_offsets(kernel, dilation, strides)
+    taps = len(offsets)
+    # one past the last valid output position, in flat padded coordinates
+    span = sum((o - 1) * st for o, st in zip(out_shape, strides)) + 1
+    if in_per_group == 1:
+        rows = xp.reshape(n_batch * in_channels, flat)
+        out = np.empty((n_batch * in_channels, out_per_group, flat), dtype=x.dtype)
+        weights = weight.reshape(groups, out_per_group, taps)
+        step = max(1, DEPTHWISE_BLOCK_ELEMENTS // span)
+        scratch = np.empty((min(step, len(rows)), span), dtype=x.dtype)
+        for start in range(0, len(rows), step):
+            stop = min(start + step, len(rows))
+            channel = np.arange(start, stop) % in_channels
+            for j in range(out_per_group):
+                w = weights[channel, j]                                  # (rows, taps)
+                acc = out[start:stop, j, :span]
+                tmp = scratch[:stop - start]
+                np.multiply(rows[start:stop, offsets[0]:offsets[0] + span], w[:, :1], out=acc)
+                for t in range(1, taps):
+                    np.multiply(rows[start:stop, offsets[t]:offsets[t] + span], w[:, t:t + 1], out=tmp)
+                    acc += tmp
+        out = out.reshape((n_batch, out_channels) + tuple(padded))
+        return np.ascontiguousarray(out[(Ellipsis, *(slice(0, o) for o in out_shape))])
+    # channels-last: (N * flat, groups, C_in/g); the flat shift then also runs across the batch (the rows
+    # that straddle two images are among the discarded ones)
+    cl = np.ascontiguousarray(np.moveaxis(xp, 1, -1)).reshape(n_batch * flat, groups, in_per_group)
+    total = (n_batch - 1) * flat + span
+    matrices = np.ascontiguousarray(
+        weight.reshape(groups, out_per_group, in_per_group, taps).transpose(3, 0, 2, 1))  # (taps, g, Cg, Cog)
+    out = np.empty((n_batch * flat, groups, out_per_group), dtype=x.dtype)
+    block = max(64, SHIFT_BLOCK_BYTES // (x.itemsize * max(in_channels, out_channels)))
+    tmp = np.empty((groups, block, out_per_group), dtype=x.dtype)
+    for start in range(0, total, block):
+        stop = min(start + block, total)
+        size = stop - start
+        acc = out[start:stop].transpose(1, 0, 2)                          # (g, size, Cog) view
+        part = tmp[:, :size]
+        for t, offset in enumerate(offsets):
+            source = cl[start + offset:stop + offset].transpose(1, 0, 2)   # (g, size, Cg) view
+            if groups == 1:
+                np.matmul(source[0], matrices[t, 0], out=acc[0] if t == 0 else part[0])
+            else:
+                np.matmul(source, matrices[t], out=acc if t == 0 else part)
+            if t:
+                acc += part
+    out = out.reshape((n_batch,) + tuple(padded) + (out_channels,))
+    out = out[(slice(None), *(slice(0, o) for o in out_shape))]
+    return np.ascontiguousarray(np.moveaxis(out, -1, 1))
+
+
+def _as_correlation_weight(weight, groups):
+    """Transposed-convolution weight ``(C_in, C_out/g, *k)`` -> the flipped correlation weight
+    ``(C_out, C_in/g, *k)`` whose stride-1 correlation is the transposed convolution."""
+    in_channels, out_per_group = weight.shape[:2]
+    kernel = weight.shape[2:]
+    in_per_group = in_channels // groups
+    w = weight.reshape((groups, in_per_group, out_per_group) + kernel).swapaxes(1, 2)
+    w = w.reshape((groups * out_per_group, in_per_group) + kernel)
+    return w[(Ellipsis, *(slice(None, None, -1),) * len(kernel))]
+
+
+def _phase_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
+    """Transposed convolution as ``prod(stride)`` stride-1 correlations, one per output phase (dilation 1).
+
+    Along one axis, output ``o = q s + r`` receives input ``j`` through tap ``t`` when
+    ``j s + t - p = q s + r``: only the taps ``t = t0 + s u`` with ``t0 = (r + p) mod s`` and the inputs
+    ``j = q + c - u`` with ``c = (r + p - t0) / s``. So phase ``r`` is a stride-1 correlation of the input
+    with the reversed sub-kernel ``w[t0::s]``, padded by ``len(sub-kernel) - 1 - c`` in front. No
+    kernel-sized column buffer is built and every multiply-add lands on its own output pixel.
+    """
+    n_batch = x.shape[0]
+    out_channels = weight.shape[1] * groups
+    kernel = weight.shape[2:]
+    spatial = x.shape[2:]
+    out = np.zeros((n_batch, out_channels) + tuple(out_shape), dtype=x.dtype)
+    flipped = _as_correlation_weight(weight, groups)        # reversed in every axis
+    for phase in itertools.product(*(range(s) for s in geo.stride)):
+        before, after, taps, grid = [], [], [], []
+        for r, s, p, k, n, o in zip(phase, geo.stride, geo.pad_before, kernel, spatial, out_shape):
+            length = len(range(r, o, s))
+            t0 = (r + p) % s
+            sub = len(range(t0, k, s))
+            if length == 0 or sub == 0:
+                break
+            c = (r + p - t0) // s
+            b = sub - 1 - c
+            before.append(b)
+            after.append(length + sub - 1 - n - b)
+            # w[t0::s] reversed is a slice of the fully reversed kernel
+            last = t0 + s * (sub - 1)
+            taps.append(slice(k - 1 - last, k - t0, s))
+            grid.append(slice(r, None, s))
+        else:
+            sub_weight = np.ascontiguousarray(flipped[(Ellipsis, *taps)])
+            out[(Ellipsis, *grid)] = _shift_correlate(x, sub_weight, before, after, (1,) * len(kernel), groups)
+    return out
+
+
+def _choose_conv(weight, geo: Geometry, groups: int) -> str:
+    """Algorithm for a convolution: ``"shift"`` (stride 1) or ``"im2col"`` (strided)."""
+    return "shift" if all(s == 1 for s in geo.stride) else "im2col"
+
+
+def _choose_conv_transpose(weight, geo: Geometry, groups: int) -> str:
+    """Algorithm for a transposed convolution (measured choices: docs/benchmarks_transposed.md).
+
+    * stride 1: ``"shift"`` -- the flipped-kernel correlation;
+    * stride >= kernel on every axis (the kernel copies never overlap) or many channels per group:
+      ``"col2im"`` -- one BLAS product ``W^T x`` gives every scattered kernel copy at once, added into its
+      stride phase (no overlap: each copy is one block per tap);
+    * few input channels per group (depthwise) or 3-D: ``"phase"`` -- one stride-1 correlation per stride
+      phase, where the depthwise multiply-add or the channels-last products apply.
+    """
+    kernel = weight.shape[2:]
+    if all(s == 1 for s in geo.stride):
+        return "shift"
+    if any(d != 1 for d in geo.dilation) or all(s >= k for s, k in zip(geo.stride, kernel)):
+        return "col2im"
+    in_per_group = weight.shape[0] // groups
+    if in_per_group <= 4 or len(kernel) == 3:
+        return "phase"
+    return "col2im"
+
+
+def conv_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
+    """Convolution of batched, validated ``x`` (N, C_in, *S) -> (N, C_out, *out_shape)."""
+    if _choose_conv(weight, geo, groups) == "shift":
+        return _shift_correlate(x, weight, geo.pad_before, geo.pad_after, geo.dilation, groups)
+    return _im2col_conv(x, weight, geo, groups, out_shape)
+
+
+def conv_transpose_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
+    """Transposed convolution of batched, validated ``x`` (N, C_in, *S) -> (N, C_out, *out_shape): the
+    window ``[pad_before, pad_before + out_shape)`` of the full scatter."""
+    method = _choose_conv_transpose(weight, geo, groups)
+    if method == "shift":
+        kernel = weight.shape[2:]
+        before = [d * (k - 1) - p for k, d, p in zip(kernel, geo.dilation, geo.pad_before)]
+        after = [o - n - b + d * (k - 1) for o, n, b, k, d in zip(out_shape, x.shape[2:], before, kernel,
+                                                                    geo.dilation)]
+        flipped = np.ascontiguousarray(_as_correlation_weight(weight, groups))
+        return _shift_correlate(x, flipped, before, after, geo.dilation, groups)
+    if method == "phase":
+        return _phase_conv_transpose(x, weight, geo, groups, out_shape)
+    return _col2im_conv_transpose(x, weight, geo, groups, out_shape)
 
 
 # ----------------------------------------------------------------------------------------------------
