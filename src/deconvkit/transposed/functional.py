@@ -489,7 +489,7 @@ def _shift_offsets(kernel, dilation, strides):
     return [sum(int(t) * d * st for t, d, st in zip(tap, dilation, strides)) for tap in tap_offsets(kernel)]
 
 
-def _shift_correlate(x, weight, before, after, dilation, groups) -> np.ndarray:
+def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True) -> np.ndarray:
     """Stride-1 convolution (cross-correlation) of batched ``x`` with any padding (negative: cropping).
 
     The padded input is flattened per channel; output pixel ``q`` (in the padded grid's flat coordinates) is
@@ -534,8 +534,8 @@ def _shift_correlate(x, weight, before, after, dilation, groups) -> np.ndarray:
                 for t in range(1, taps):
                     np.multiply(rows[start:stop, offsets[t]:offsets[t] + span], w[:, t:t + 1], out=tmp)
                     acc += tmp
-        out = out.reshape((n_batch, out_channels) + tuple(padded))
-        return np.ascontiguousarray(out[(Ellipsis, *(slice(0, o) for o in out_shape))])
+        out = out.reshape((n_batch, out_channels) + tuple(padded))[(Ellipsis, *(slice(0, o) for o in out_shape))]
+        return np.ascontiguousarray(out) if contiguous else out
     # channels-last: (N * flat, groups, C_in/g); the flat shift then also runs across the batch (the rows
     # that straddle two images are among the discarded ones)
     cl = np.ascontiguousarray(np.moveaxis(xp, 1, -1)).reshape(n_batch * flat, groups, in_per_group)
@@ -559,8 +559,8 @@ def _shift_correlate(x, weight, before, after, dilation, groups) -> np.ndarray:
             if t:
                 acc += part
     out = out.reshape((n_batch,) + tuple(padded) + (out_channels,))
-    out = out[(slice(None), *(slice(0, o) for o in out_shape))]
-    return np.ascontiguousarray(np.moveaxis(out, -1, 1))
+    out = np.moveaxis(out[(slice(None), *(slice(0, o) for o in out_shape))], -1, 1)
+    return np.ascontiguousarray(out) if contiguous else out
 
 
 def _as_correlation_weight(weight, groups):
@@ -587,7 +587,9 @@ def _phase_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> n
     out_channels = weight.shape[1] * groups
     kernel = weight.shape[2:]
     spatial = x.shape[2:]
-    out = np.zeros((n_batch, out_channels) + tuple(out_shape), dtype=x.dtype)
+    # every output pixel belongs to a phase with at least one tap unless some stride exceeds the kernel
+    covered = all(s <= k for s, k in zip(geo.stride, kernel))
+    out = (np.empty if covered else np.zeros)((n_batch, out_channels) + tuple(out_shape), dtype=x.dtype)
     flipped = _as_correlation_weight(weight, groups)        # reversed in every axis
     for phase in itertools.product(*(range(s) for s in geo.stride)):
         before, after, taps, grid = [], [], [], []
@@ -607,7 +609,8 @@ def _phase_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> n
             grid.append(slice(r, None, s))
         else:
             sub_weight = np.ascontiguousarray(flipped[(Ellipsis, *taps)])
-            out[(Ellipsis, *grid)] = _shift_correlate(x, sub_weight, before, after, (1,) * len(kernel), groups)
+            out[(Ellipsis, *grid)] = _shift_correlate(x, sub_weight, before, after, (1,) * len(kernel), groups,
+                                                      contiguous=False)
     return out
 
 
