@@ -504,7 +504,8 @@ def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True
       the accumulator block (a taller, better-shaped product for BLAS than im2col's ``C_out x (C_in k^d)``
       when channels are few).
     """
-    xp = _pad_or_crop(x, before, after)
+    unpadded = not any(before) and not any(after) and x.flags.c_contiguous
+    xp = x if unpadded else _pad_or_crop(x, before, after)
     n_batch, in_channels = xp.shape[:2]
     padded = xp.shape[2:]
     kernel = weight.shape[2:]
@@ -591,6 +592,7 @@ def _phase_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> n
     covered = all(s <= k for s, k in zip(geo.stride, kernel))
     out = (np.empty if covered else np.zeros)((n_batch, out_channels) + tuple(out_shape), dtype=x.dtype)
     flipped = _as_correlation_weight(weight, groups)        # reversed in every axis
+    plans = []
     for phase in itertools.product(*(range(s) for s in geo.stride)):
         before, after, taps, grid = [], [], [], []
         for r, s, p, k, n, o in zip(phase, geo.stride, geo.pad_before, kernel, spatial, out_shape):
@@ -608,9 +610,21 @@ def _phase_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> n
             taps.append(slice(k - 1 - last, k - t0, s))
             grid.append(slice(r, None, s))
         else:
-            sub_weight = np.ascontiguousarray(flipped[(Ellipsis, *taps)])
-            out[(Ellipsis, *grid)] = _shift_correlate(x, sub_weight, before, after, (1,) * len(kernel), groups,
-                                                      contiguous=False)
+            plans.append((before, after, taps, grid))
+    if not plans:
+        return out
+    # Pad once, by the most any phase needs, and read each phase's output as a window of its correlation
+    # over that common padded input (instead of one padded copy of the input per phase).
+    most_before = [max(0, *(plan[0][i] for plan in plans)) for i in range(len(kernel))]
+    most_after = [max(0, *(plan[1][i] for plan in plans)) for i in range(len(kernel))]
+    padded = _pad_or_crop(x, most_before, most_after)
+    for before, after, taps, grid in plans:
+        sub_weight = np.ascontiguousarray(flipped[(Ellipsis, *taps)])
+        full = _shift_correlate(padded, sub_weight, (0,) * len(kernel), (0,) * len(kernel), (1,) * len(kernel),
+                                groups, contiguous=False)
+        window = tuple(slice(m - b, m - b + len(range(g.start, o, g.step)))
+                       for m, b, g, o in zip(most_before, before, grid, out_shape))
+        out[(Ellipsis, *grid)] = full[(Ellipsis, *window)]
     return out
 
 
