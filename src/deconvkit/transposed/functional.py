@@ -368,6 +368,10 @@ def _tap_windows(tap, geo: Geometry, strided_shape, dense_shape):
 COLUMN_BUFFER_ELEMENTS = 2**21
 
 
+# Below this many input pixels per image, BLAS products one image wide are too narrow to be efficient.
+SMALL_MAP_PIXELS = 1024
+
+
 def _batch_chunks(n_batch: int, per_item: int):
     step = max(1, COLUMN_BUFFER_ELEMENTS // max(per_item, 1))
     return [slice(start, min(start + step, n_batch)) for start in range(0, n_batch, step)]
@@ -444,7 +448,14 @@ def _col2im_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> 
     unit_stride = all(s == 1 for s in geo.stride)
     for chunk in _batch_chunks(n_batch, out_channels * taps * pixels):
         part = x[chunk].reshape(-1, groups, in_per_group, pixels)
-        columns = np.matmul(matrix, part).reshape((len(part), out_channels, taps) + tuple(spatial))
+        if pixels < SMALL_MAP_PIXELS:
+            # Small maps (a generator's first layers): one product over the whole batch chunk,
+            # (C_out k^d, C_in) @ (C_in, n * pixels), instead of n products only `pixels` columns wide.
+            wide = np.ascontiguousarray(part.transpose(1, 2, 0, 3)).reshape(groups, in_per_group, -1)
+            columns = np.matmul(matrix, wide).reshape((groups, out_per_group, taps, len(part)) + tuple(spatial))
+            columns = np.moveaxis(columns, 3, 0).reshape((len(part), out_channels, taps) + tuple(spatial))
+        else:
+            columns = np.matmul(matrix, part).reshape((len(part), out_channels, taps) + tuple(spatial))
         target_out = out[chunk]
         phases = {}
         for index, phase, source, target in plan:
@@ -633,9 +644,10 @@ def _choose_conv(weight, geo: Geometry, groups: int) -> str:
     return "shift" if all(s == 1 for s in geo.stride) else "im2col"
 
 
-def _choose_conv_transpose(weight, geo: Geometry, groups: int) -> str:
+def _choose_conv_transpose(weight, geo: Geometry, groups: int, pixels: int) -> str:
     """Algorithm for a transposed convolution (measured choices: docs/benchmarks_transposed.md).
 
+    * tiny input maps (under 256 pixels): ``"col2im"``, one BLAS product over the whole batch;
     * stride 1: ``"shift"`` -- the flipped-kernel correlation;
     * stride >= kernel on every axis (the kernel copies never overlap) or many channels per group:
       ``"col2im"`` -- one BLAS product ``W^T x`` gives every scattered kernel copy at once, added into its
@@ -644,6 +656,9 @@ def _choose_conv_transpose(weight, geo: Geometry, groups: int) -> str:
       phase, where the depthwise multiply-add or the channels-last products apply.
     """
     kernel = weight.shape[2:]
+    if pixels < SMALL_MAP_PIXELS // 4:
+        # a few input pixels (a generator's 1x1 or 4x4 start): one product gives every kernel copy
+        return "col2im"
     if all(s == 1 for s in geo.stride):
         return "shift"
     if any(d != 1 for d in geo.dilation) or all(s >= k for s, k in zip(geo.stride, kernel)):
@@ -664,7 +679,7 @@ def conv_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
 def conv_transpose_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
     """Transposed convolution of batched, validated ``x`` (N, C_in, *S) -> (N, C_out, *out_shape): the
     window ``[pad_before, pad_before + out_shape)`` of the full scatter."""
-    method = _choose_conv_transpose(weight, geo, groups)
+    method = _choose_conv_transpose(weight, geo, groups, math.prod(x.shape[2:]))
     if method == "shift":
         kernel = weight.shape[2:]
         before = [d * (k - 1) - p for k, d, p in zip(kernel, geo.dilation, geo.pad_before)]
