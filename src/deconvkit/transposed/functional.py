@@ -5,18 +5,25 @@ Written as a matrix ``C`` acting on the flattened input (:func:`conv_matrix`), `
 product with ``C^T``: every input pixel scatters a copy of the kernel, scaled by its value, into the output,
 ``stride`` pixels apart, and overlapping copies add up.
 
-Fast paths (no Python loop per pixel, no ``np.add.at``):
+Fast paths (no Python loop per pixel or per group, no ``np.add.at``), chosen per layer shape
+(:func:`_choose_conv`, :func:`_choose_conv_transpose`; docs/transposed.md section 7):
 
-* ``conv``: im2col. For each kernel tap (a loop over ``prod(kernel_size)`` taps only) one strided slice of
-  the input is copied into a column buffer; one batched BLAS matrix product with the weights then gives
-  every output pixel.
-* ``conv_transpose``: col2im. One batched BLAS product ``W^T @ x`` gives, for every input pixel, its scaled
-  kernel copy; then each tap's plane is added, as one contiguous shifted block, into one of the ``s^d``
-  stride phases of the output (the sub-pixel decomposition), and the phases are interleaved at the end.
-  Within one tap the destinations are distinct, so plain ``+=`` is exact.
+* ``shift`` (stride-1 ``conv``; stride-1 ``conv_transpose`` as the correlation with the flipped kernel): the
+  padded input is flattened, so each kernel tap reads one contiguous shifted block; depthwise layers do one
+  broadcast multiply-add per tap, others one channels-last BLAS product per tap, over cache-sized blocks.
+  No im2col buffer, so dilation and 3-D cost no memory blow-up.
+* ``im2col`` (strided ``conv``): for each kernel tap one strided slice of the input is copied into a column
+  buffer; one batched BLAS matrix product with the weights then gives every output pixel.
+* ``col2im`` (strided ``conv_transpose`` with many channels per group, stride >= kernel, dilation, tiny
+  inputs): one BLAS product ``W^T @ x`` gives, for every input pixel, its scaled kernel copy; each tap's
+  plane is added, as one contiguous shifted block, into one of the ``s^d`` stride phases of the output,
+  and the phases are interleaved at the end. Within one tap the destinations are distinct, so ``+=`` is
+  exact.
+* ``phase`` (strided depthwise or 3-D ``conv_transpose``): each of the ``s^d`` output phases is a stride-1
+  correlation with a reversed sub-kernel, computed by ``shift``.
 
-Padding is never materialised: each tap's slice is clipped to the positions that fall inside the input (for
-``conv``, :func:`_tap_window`) or inside the cropped output (for ``conv_transpose``).
+Padding is never materialised by im2col/col2im (each tap's slice is clipped to the positions inside the
+input or the cropped output, :func:`_tap_window`); ``shift`` pads one copy of the input.
 """
 
 from __future__ import annotations
