@@ -647,8 +647,22 @@ def _phase_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> n
 
 
 def _choose_conv(weight, geo: Geometry, groups: int) -> str:
-    """Algorithm for a convolution: ``"shift"`` (stride 1) or ``"im2col"`` (strided)."""
-    return "shift" if all(s == 1 for s in geo.stride) else "im2col"
+    """Algorithm for a convolution: ``"pointwise"`` (1x1 kernel, stride 1, no padding: one BLAS product),
+    ``"shift"`` (stride 1) or ``"im2col"`` (strided)."""
+    if all(s == 1 for s in geo.stride):
+        if all(k == 1 for k in weight.shape[2:]) and not any(geo.pad_before) and not any(geo.pad_after):
+            return "pointwise"
+        return "shift"
+    return "im2col"
+
+
+def _pointwise_conv(x, weight, groups: int) -> np.ndarray:
+    """1x1 convolution: ``(C_out/g, C_in/g) @ (C_in/g, pixels)`` per image and group, in NCHW directly."""
+    n_batch, in_channels = x.shape[:2]
+    out_channels = weight.shape[0]
+    matrices = weight.reshape(groups, out_channels // groups, in_channels // groups)
+    out = np.matmul(matrices, x.reshape(n_batch, groups, in_channels // groups, -1))
+    return out.reshape((n_batch, out_channels) + x.shape[2:])
 
 
 def _choose_conv_transpose(weight, geo: Geometry, groups: int, pixels: int) -> str:
@@ -678,7 +692,10 @@ def _choose_conv_transpose(weight, geo: Geometry, groups: int, pixels: int) -> s
 
 def conv_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
     """Convolution of batched, validated ``x`` (N, C_in, *S) -> (N, C_out, *out_shape)."""
-    if _choose_conv(weight, geo, groups) == "shift":
+    method = _choose_conv(weight, geo, groups)
+    if method == "pointwise":
+        return _pointwise_conv(x, weight, groups)
+    if method == "shift":
         return _shift_correlate(x, weight, geo.pad_before, geo.pad_after, geo.dilation, groups)
     return _im2col_conv(x, weight, geo, groups, out_shape)
 
