@@ -66,6 +66,12 @@ class _BodyLimit:
             return message
 
         async def guarded_send(message):
+            # FastAPI turns an error while reading the body into its own 400; say what it really was
+            if state["over"]:
+                if message["type"] == "http.response.start" and not state["started"]:
+                    state["started"] = True
+                    await self._reject(send)
+                return
             if message["type"] == "http.response.start":
                 state["started"] = True
             await send(message)
