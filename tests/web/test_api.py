@@ -170,8 +170,9 @@ def test_preview_caps_iterations_and_fit_mode_downscales(client, png16):
     body = client.post("/api/preview", data={"image_id": image_id, "psf": MOTION, "method": "auto",
                                              "mode": "fit", "size": 64}).json()
     assert body["scale"] == 2 and decode_data_url(body["after"]).shape == (64, 64)
-    assert body["preview_params"] == {"iterations": 40, "weight_rule": "calibrated"}
-    assert body["params"]["iterations"] == 40
+    cap = WebConfig().preview_iterations
+    assert body["preview_params"] == {"iterations": cap, "weight_rule": "calibrated"}
+    assert body["params"]["iterations"] == cap
 
 
 def _decode(data):

@@ -56,8 +56,8 @@ class WebConfig:
     queue_limit: int = 4
     preview_workers: int = 1
     preview_queue: int = 2
-    preview_size: int = 320
-    preview_iterations: int = 40
+    preview_size: int = 256
+    preview_iterations: int = 30
     display_size: int = 1024
     max_images: int = 8
     image_store_mb: int = 1024
