@@ -170,6 +170,12 @@ def test_preview_caps_iterations_and_fit_mode_downscales(client, png16):
     body = client.post("/api/preview", data={"image_id": image_id, "psf": MOTION, "method": "auto",
                                              "mode": "fit", "size": 64}).json()
     assert body["scale"] == 2 and decode_data_url(body["after"]).shape == (64, 64)
+    upload = _decode(png16)
+    block_mean = upload.reshape(64, 2, 64, 2).mean(axis=(1, 3))
+    assert np.abs(decode_data_url(body["before"]).astype(int) - as_uint8(block_mean)).max() <= 1
+    again = client.post("/api/preview", data={"image_id": image_id, "psf": MOTION, "method": "auto",
+                                              "mode": "fit", "size": 64}).json()
+    assert again["after"] == body["after"]  # the cached downscaled copy gives the same preview
     cap = WebConfig().preview_iterations
     assert body["preview_params"] == {"iterations": cap, "weight_rule": "calibrated"}
     assert body["params"]["iterations"] == cap

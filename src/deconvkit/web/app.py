@@ -318,9 +318,10 @@ def create_app(config: WebConfig | None = None):
         check_capacity(previews)
         kernel, _ = await run_in_threadpool(load_psf, psf, await read_upload(psf_file, "PSF"), True)
         array, info = await load_image(image, image_id)
+        stored = images.get(image_id) if image is None and image_id else None
         job = await run_in_threadpool(previews.run, "preview", lambda job, folder: work.preview(
             job, folder, array, info, kernel, method, checked, mode=mode, x=x, y=y, size=size,
-            config=config))
+            config=config, cache=stored.reduced if stored is not None else None))
         if job.status != "done":
             if isinstance(job.exception, DeconvkitError):
                 raise job.exception

@@ -17,7 +17,7 @@ import numpy as np
 from .._shared import DeconvkitError
 
 __all__ = ["InputError", "UnsupportedType", "TooLarge", "sniff", "decode_image", "decode_psf",
-           "encode_like", "display_png", "psf_png", "data_url", "EXTENSIONS"]
+           "encode_like", "reduce", "display_png", "psf_png", "data_url", "EXTENSIONS"]
 
 # The image types accepted (by content, not by the name or the declared type) and the extension each is
 # stored under. NPY and NPZ are not images: a browser never sends them, and np.load is not an image decoder.
@@ -171,7 +171,7 @@ def encode_like(array: np.ndarray, info, workdir: str) -> tuple[bytes, str]:
         return handle.read(), extension
 
 
-def _reduce(array: np.ndarray, max_side: int) -> np.ndarray:
+def reduce(array: np.ndarray, max_side: int) -> np.ndarray:
     """Block mean by the smallest integer factor that brings the longer side to at most ``max_side``."""
     factor = math.ceil(max(array.shape[:2]) / max_side)
     if factor <= 1:
@@ -186,7 +186,7 @@ def display_png(array: np.ndarray, max_side: int, value_range=(0.0, 1.0)) -> byt
     """An 8-bit PNG of ``array`` for the page: downscaled, mapped from ``value_range``, alpha dropped."""
     import imageio.v3 as iio
 
-    small = _reduce(np.asarray(array), max_side)
+    small = reduce(np.asarray(array), max_side)
     if small.ndim == 3 and small.shape[-1] in (2, 4):
         small = small[..., :-1]
     if small.ndim == 3 and small.shape[-1] == 1:

@@ -18,6 +18,9 @@ class StoredImage:
     image: np.ndarray
     info: object  # deconvkit.io.ImageInfo of the upload
     display: bytes | None = None  # the page's 8-bit PNG, made on first request
+    # downscaled copies for whole-image previews, by preview side: reducing 12 MP takes most of a second,
+    # which every slider move would otherwise pay again
+    reduced: dict = dataclasses.field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:

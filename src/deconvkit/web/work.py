@@ -146,9 +146,13 @@ def _rescale_psf(kernel: np.ndarray, factor: int) -> np.ndarray:
     return small / small.sum()
 
 
-def preview(job, workdir, image, info, kernel, method, params, *, mode, x, y, size, config) -> dict:
+def preview(job, workdir, image, info, kernel, method, params, *, mode, x, y, size, config,
+            cache=None) -> dict:
     """A fast look at the result: the chosen method on a full-resolution loupe region or on a downscaled
-    copy of the whole image, with iterative methods capped at ``config.preview_iterations``."""
+    copy of the whole image, with iterative methods capped at ``config.preview_iterations``.
+
+    ``cache`` (a dict kept with an uploaded image) keeps the downscaled copies between previews.
+    """
     from ..solvers import SOLVERS
 
     started = time.perf_counter()
@@ -164,7 +168,12 @@ def preview(job, workdir, image, info, kernel, method, params, *, mode, x, y, si
         box = [left, top, w, h]
     elif mode == "fit":
         scale = max(1, math.ceil(max(rows, cols) / size))
-        region = imaging._reduce(image, size) if scale > 1 else image
+        if cache is not None and size in cache:
+            region = cache[size]
+        else:
+            region = imaging.reduce(image, size)
+            if cache is not None:
+                cache[size] = region
         used_kernel = _rescale_psf(kernel, scale) if scale > 1 else kernel
         box = [0, 0, cols, rows]
     else:
