@@ -137,6 +137,7 @@ def test_upload_sliders_preview_run_download(page, upload_file, tmp_path, make_b
 def test_blind_estimate_sets_the_psf(page, upload_file):
     _upload(page, upload_file)
     page.select_option("#blind-model", "motion")
+    stale = _preview_src(page)  # the preview with the picker's default blur (angle 0: wrong)
     page.click("#estimate")
     page.wait_for_function("document.getElementById('job-status').textContent.startsWith('PSF estimated')",
                            timeout=120_000)
@@ -144,6 +145,10 @@ def test_blind_estimate_sets_the_psf(page, upload_file):
     assert page.locator("#psf-model").input_value() == "motion"
     assert abs(float(page.locator("#psf-param-length").input_value()) - 9) <= 1
     assert abs(float(page.locator("#psf-param-angle").input_value()) - 30) <= 3
+    # and the preview is redone with the estimated blur
+    page.wait_for_function(f"document.getElementById('after-img').src !== {stale!r} && "
+                           "document.getElementById('preview-status').textContent.startsWith('Preview in')",
+                           timeout=60_000)
     page.screenshot(path=str(SCREENSHOTS / "web_estimate.png"), full_page=True)
 
 
