@@ -1,13 +1,8 @@
 """Shared inputs for the web app's tests: a blurred camera crop encoded as the files a user uploads."""
 
-import numpy as np
 import pytest
 
-pytest.importorskip("fastapi")
-pytest.importorskip("multipart")
-
 MOTION = "motion:length=9,angle=30"
-
 
 def blurred(size=128):
     """The camera crop blurred by MOTION ('unknown' boundaries: a real camera's frame)."""
@@ -23,7 +18,6 @@ def blurred(size=128):
     top, left = kernel.shape[0] // 2, kernel.shape[1] // 2
     return observed, scene[top:top + size, left:left + size]
 
-
 def encode(array, extension, dtype):
     """Encode with deconvkit.io into bytes (through a temporary file: the encoders want a path)."""
     import os
@@ -37,21 +31,17 @@ def encode(array, extension, dtype):
         with open(path, "rb") as handle:
             return handle.read()
 
-
 @pytest.fixture(scope="session")
 def blurred_image():
     return blurred()
-
 
 @pytest.fixture(scope="session")
 def png16(blurred_image):
     return encode(blurred_image[0], ".png", "uint16")
 
-
 @pytest.fixture(scope="session")
 def make_blurred():
     return blurred
-
 
 @pytest.fixture(scope="session")
 def encode_image():

@@ -11,6 +11,8 @@ import pytest
 import deconvkit
 from deconvkit import io, psf
 
+pytest.importorskip("fastapi")
+pytest.importorskip("multipart")
 pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402

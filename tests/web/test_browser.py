@@ -23,6 +23,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("multipart")
     uvicorn = pytest.importorskip("uvicorn")
     from deconvkit.web import WebConfig, create_app
 
