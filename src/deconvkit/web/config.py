@@ -43,7 +43,8 @@ class WebConfig:
         Uploaded images kept decoded in memory (``POST /api/images``) so that previews do not re-upload
         and re-decode a 12 MP file on every slider move; the oldest is dropped beyond either limit.
     keep_jobs : int
-        Finished jobs whose results are kept for download; older ones are forgotten.
+        Finished jobs whose results are kept for download; older ones are forgotten. A 12 MP 16-bit
+        result is about 50 MB, so this bounds the memory results hold.
     temp_root : str, optional
         Parent folder of the per-job temporary folders (default: the system's).
     """
@@ -61,7 +62,7 @@ class WebConfig:
     display_size: int = 1024
     max_images: int = 8
     image_store_mb: int = 1024
-    keep_jobs: int = 32
+    keep_jobs: int = 8
     temp_root: str | None = None
 
     def __post_init__(self):
