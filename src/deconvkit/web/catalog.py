@@ -58,7 +58,7 @@ def catalog() -> dict:
     from .. import blind, psf
     from ..solvers import SOLVERS
 
-    methods = [{"name": name, "summary": spec.summary, "iterative": spec.iterative,
+    methods = [{"name": name, "summary": spec.summary,
                 "boundary": spec.boundary, "params": dict(spec.params), "main": main_parameter(name)}
                for name, spec in SOLVERS.items()]
     # auto first: it is the default, and the page lists methods in this order
