@@ -270,6 +270,21 @@ def test_estimate_finds_the_motion_blur(client, png16):
     assert client.post("/api/psf", files=files(tiff.content, "psf.tif", "image/tiff", "psf_file")).status_code == 200
 
 
+def test_estimate_on_a_region(client, png16):
+    started = client.post("/api/estimate", files=files(png16),
+                          data={"model": "motion", "region": json.dumps([8, 4, 112, 120])})
+    job = wait(client, started.json()["job_id"])
+    assert job["status"] == "done" and job["region"] == [8, 4, 112, 120]
+    assert job["params"]["length"] == pytest.approx(9, abs=1)
+    assert job["params"]["angle"] == pytest.approx(30, abs=3)
+
+
+@pytest.mark.parametrize("region", ["[1, 2, 3]", "[0, 0, 10, 64]", "[-1, 0, 64, 64]", "{}", "[0, 0, 64.5, 64]"])
+def test_bad_estimate_regions_are_400(client, png16, region):
+    response = client.post("/api/estimate", files=files(png16), data={"region": region})
+    assert response.status_code == 400 and "region" in response.json()["detail"]
+
+
 def _slow_job(client, png16):
     # far more TV iterations than needed: runs until cancelled
     return client.post("/api/deblur", files=files(png16), data={

@@ -242,7 +242,7 @@ def create_app(config: WebConfig | None = None):
                 body.update(display_url=f"/api/jobs/{job.id}/display", psf=result.get("psf"),
                             format=result["format"])
             else:
-                body.update(shape=result["shape"])
+                body.update(shape=result["shape"], region=result["region"])
         return body
 
     # --- endpoints -------------------------------------------------------------------------------------
@@ -253,6 +253,7 @@ def create_app(config: WebConfig | None = None):
         body["limits"] = {"max_upload_mb": config.max_upload_mb, "max_pixels": config.max_pixels,
                           "preview_size": config.preview_size, "display_size": config.display_size,
                           "preview_iterations": config.preview_iterations,
+                          "estimate_region": config.estimate_region,
                           "accepted_types": list(_MEDIA_TYPES.values())}
         return body
 
@@ -294,16 +295,19 @@ def create_app(config: WebConfig | None = None):
 
     @app.post("/api/estimate", status_code=202, summary="Estimate the PSF blindly; poll the job")
     async def estimate(image: UploadFile | None = File(None), image_id: str | None = Form(None),
-                       model: str = Form("auto"), size: int | None = Form(None)):
+                       model: str = Form("auto"), size: int | None = Form(None),
+                       region: str | None = Form(None)):
         from ..blind import MODELS
 
         if model not in MODELS:
             raise imaging.InputError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
         if size is not None and not 3 <= size <= imaging.MAX_PSF_SIDE:
             raise imaging.InputError(f"size must be between 3 and {imaging.MAX_PSF_SIDE} pixels, got {size}")
+        box = work.parse_region(region)
         check_capacity(jobs)
         array, _ = await load_image(image, image_id)
-        job = jobs.submit("estimate", lambda job, folder: work.estimate(job, folder, array, model, size))
+        job = jobs.submit("estimate", lambda job, folder: work.estimate(job, folder, array, model, size,
+                                                                        region=box))
         return {"job_id": job.id, "status_url": f"/api/jobs/{job.id}"}
 
     @app.post("/api/preview", summary="Fast preview: a full-resolution loupe region or a downscaled copy")

@@ -37,6 +37,8 @@ class WebConfig:
     preview_iterations : int
         Iteration cap of iterative methods in previews (unless the request sets ``iterations``): a
         preview shows the effect of the PSF and the weight, not the last fraction of convergence.
+    estimate_region : int
+        Side of the region around the loupe on which the page runs "Estimate PSF" for larger images.
     display_size : int
         Longest side of the 8-bit PNGs the page shows (the download is always full resolution).
     max_images, image_store_mb : int
@@ -59,6 +61,7 @@ class WebConfig:
     preview_queue: int = 2
     preview_size: int = 256
     preview_iterations: int = 30
+    estimate_region: int = 1024
     display_size: int = 1024
     max_images: int = 8
     image_store_mb: int = 1024
@@ -67,7 +70,8 @@ class WebConfig:
 
     def __post_init__(self):
         positive = ("max_upload_mb", "max_pixels", "workers", "preview_workers", "preview_size",
-                    "preview_iterations", "display_size", "max_images", "image_store_mb", "keep_jobs")
+                    "preview_iterations", "estimate_region", "display_size", "max_images", "image_store_mb",
+                    "keep_jobs")
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not value > 0:

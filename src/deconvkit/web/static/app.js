@@ -462,9 +462,22 @@ function runEstimate() {
   const form = new FormData();
   form.append("image_id", state.image.image_id);
   form.append("model", $("blind-model").value);
+  // A large image is estimated on a region around the loupe: a part with structure is enough, and a
+  // 12 MP frame would take minutes.
+  const im = state.image;
+  const side = state.catalog.limits.estimate_region;
+  if (im.width > side || im.height > side) {
+    const size = state.catalog.limits.preview_size;
+    const cx = state.loupe.x + size / 2, cy = state.loupe.y + size / 2;
+    const x = Math.max(0, Math.min(Math.round(cx - side / 2), im.width - side));
+    const y = Math.max(0, Math.min(Math.round(cy - side / 2), im.height - side));
+    form.append("region", JSON.stringify([x, y, Math.min(side, im.width), Math.min(side, im.height)]));
+  }
   startJob("/api/estimate", form, async (job) => {
     const blob = await (await api(job.result_url)).blob();
-    $("job-status").textContent = `PSF estimated: ${job.spec || `free-form ${job.shape[1]}×${job.shape[0]} px`}`;
+    const [rx, ry, rw, rh] = job.region;
+    const where = rw < im.width || rh < im.height ? ` (from the ${rw}×${rh} region at ${rx}, ${ry})` : "";
+    $("job-status").textContent = `PSF estimated: ${job.spec || `free-form ${job.shape[1]}×${job.shape[0]} px`}${where}`;
     $("params-used").textContent = JSON.stringify(job.params, null, 1);
     applyEstimate(job, blob);
   });
