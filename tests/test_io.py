@@ -172,7 +172,7 @@ def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch, existing):
     if existing:
         path.write_bytes(b"old contents")
 
-    def failing_encode(tmp, fmt, data, channel_axis):
+    def failing_encode(tmp, fmt, data, channel_axis, spacing=None):
         with open(tmp, "wb") as handle:
             handle.write(b"II*\x00 half a file")
         raise OSError("disk full (simulated)")
