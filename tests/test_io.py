@@ -199,8 +199,8 @@ def test_file_appearing_during_write_is_not_clobbered(tmp_path, monkeypatch):
     path = tmp_path / "out.npy"
     real_encode = io._encode
 
-    def racing_encode(tmp, fmt, data, channel_axis):
-        real_encode(tmp, fmt, data, channel_axis)
+    def racing_encode(tmp, fmt, data, channel_axis, spacing=None):
+        real_encode(tmp, fmt, data, channel_axis, spacing)
         path.write_bytes(b"written by someone else meanwhile")
 
     monkeypatch.setattr(io, "_encode", racing_encode)
