@@ -18,7 +18,7 @@ from ._base import SOLVERS, Problem, get_solver, register_solver
 
 __all__ = ["deconvolve", "available_methods", "register_solver", "SOLVERS", "Problem"]
 
-_SOLVER_MODULES = ["wiener", "tikhonov", "richardson_lucy", "tv", "hyper_laplacian", "auto"]
+_SOLVER_MODULES = ["wiener", "tikhonov", "richardson_lucy", "tv", "hyper_laplacian", "auto", "poisson"]
 for _name in _SOLVER_MODULES:
     try:
         importlib.import_module(f".{_name}", __name__)
