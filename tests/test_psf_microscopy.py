@@ -170,7 +170,7 @@ def test_spec_parses_physical_models():
 
 
 @pytest.mark.parametrize("spec, match", [
-    ("widefield:na=1.4,wavelength=0.52", "needs the voxel spacing"),
+    ("widefield:na=1.4,wavelength=0.52", "needs parameter .spacing."),
     ("widefield:na=1.6,wavelength=0.52,spacing=0.1/0.1", "below the immersion index"),
     ("widefield:na=1.4,wavelength=520,spacing=0.1/0.1", "micrometres"),
     ("widefield:na=1.4,wavelength=0.52,spacing=0.1/0.1/0.1/0.1", "2 values"),

@@ -31,7 +31,7 @@ def _pinhole_disk(radius_um: float, spacing_yx, oversample: int, pad) -> np.ndar
     Param("ni", float, 1.515, help="refractive index of the immersion medium"),
     Param("ns", float, None, help="refractive index of the sample; auto: ni"),
     Param("depth", float, 0.0, help="depth of the source below the coverslip, micrometres"),
-    Param("spacing", slash_floats, None, help="voxel spacing in micrometres, dz/dy/dx (3-D) or dy/dx (2-D)"),
+    Param("spacing", slash_floats, help="voxel spacing in micrometres, dz/dy/dx (3-D) or dy/dx (2-D)"),
     Param("size", slash_ints, None, help="odd shape nz/ny/nx; auto: from the emission PSF"),
     Param("oversample", int, 3, help="odd sub-pixels per pixel and axis for the pixel integration"),
 ])

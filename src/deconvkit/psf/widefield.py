@@ -16,7 +16,7 @@ __all__ = ["widefield"]
     Param("na", float, help="numerical aperture of the objective"),
     Param("wavelength", float, help="emission wavelength in micrometres (0.52 for GFP)"),
     Param("ni", float, 1.515, help="refractive index of the immersion medium (and, in this model, the sample)"),
-    Param("spacing", slash_floats, None, help="voxel spacing in micrometres, dz/dy/dx (3-D) or dy/dx (2-D)"),
+    Param("spacing", slash_floats, help="voxel spacing in micrometres, dz/dy/dx (3-D) or dy/dx (2-D)"),
     Param("size", slash_ints, None, help="odd shape nz/ny/nx; auto: 3 axial FWHMs and the light cone each side"),
     Param("oversample", int, 3, help="odd sub-pixels per pixel and axis for the pixel integration"),
 ])
