@@ -68,9 +68,9 @@ class GibsonLanni:
         """Focus position (um) of the on-axis intensity maximum: with index mismatch the PSF's brightest
         plane is not at the source's depth (the focal shift), and the PSF is centred on it."""
         reach = 4 * self.axial_fwhm() + self.depth * abs(self.ni / self.ns - 1.0) * 2
+        best = self.depth
         for width in (reach, reach / 20):  # coarse search, then a fine one around the coarse maximum
-            start = self.depth if width == reach else best
-            focus = start + np.linspace(-width, width, 401)
+            focus = best + np.linspace(-width, width, 401)
             on_axis = self.profile(np.zeros(1), focus)[0]
             best = float(focus[int(np.argmax(on_axis))])
         return best
