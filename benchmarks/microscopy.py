@@ -8,7 +8,7 @@ gain 1). Methods, all with the true PSF:
 * ``poisson_rl``: deconvkit's offset-aware RL on the raw counts, ``background=100``, gain and read noise
   estimated from the data, no iteration count (Poisson discrepancy / plateau rule);
 * ``richardson_lucy``: deconvkit's RL on ``clip(y - 100, 0)`` with its default discrepancy stop;
-* ``auto``: deconvkit's automatic method on ``y - 100``;
+* ``auto``: deconvkit's automatic method on ``(y - 100) / max`` (its defaults assume data in about [0, 1]);
 * ``skimage_rl_oracle``: ``skimage.restoration.richardson_lucy`` on ``clip(y - 100, 0)`` (scaled to [0, 1]),
   at the iteration count from ``--oracle-grid`` that maximises PSNR against the ground truth (an upper bound
   no real user gets).
@@ -157,12 +157,13 @@ def main(argv=None):
             x, info = deconvkit.deconvolve(clipped, kernel, method="richardson_lucy", return_info=True)
             report("deconvkit richardson_lucy (subtract+clip)", x, info["iterations"], info["stop_rule"],
                    time.perf_counter() - t)
+            # auto's parameter defaults assume data scaled to about [0, 1] (see deconvolve's docstring)
+            top = clipped.max()
             t = time.perf_counter()
-            x, info = deconvkit.deconvolve(y - OFFSET, kernel, method="auto", return_info=True)
-            report(f"deconvkit auto ({info['method']})", x, info.get("iterations", ""), "",
+            x, info = deconvkit.deconvolve((y - OFFSET) / top, kernel, method="auto", return_info=True)
+            report(f"deconvkit auto ({info['method']})", x * top, info.get("iterations", ""), "",
                    time.perf_counter() - t)
             t = time.perf_counter()
-            top = clipped.max()
             best = None
             for n in grid:
                 x = skimage_rl(clipped / top, kernel, num_iter=n, clip=False) * top
