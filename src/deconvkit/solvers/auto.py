@@ -32,6 +32,7 @@ import numpy as np
 from .._shared import DeconvkitError
 from ._base import SOLVERS, Problem, register_solver
 from ._splitting import saturation_weight
+from . import _selection
 from ._selection import SureCrop, choose, rank_candidates, solve_candidate
 from .tv import TV_ITERATIONS, default_tv_lam
 
@@ -87,13 +88,18 @@ def auto(problem, *, iterations=None, weight_rule="sure", lam_scale=1.0, solver_
         scale, extra, solved = sure_weight(problem, lam, params)
         lam *= scale
         if solver_rule == "sure" and lam_scale == 1:
-            crop = SureCrop(_central_crop(problem), problem, params)
-            ranking = rank_candidates(crop, params, min(extra["sure_risk"].values()))
+            crop = SureCrop(_central_crop(problem), problem, params, eps=_selection.PROJECTION_EPS,
+                             probes=_selection.PROBES)
+            ranking, errors = rank_candidates(crop, params, lam)
             extra["ranking"] = [[name, risk] for name, risk in ranking]
-            chosen = choose(ranking, problem.noise_sigma)
+            extra["ranking_standard_error"] = errors
+            chosen = choose(ranking, errors)
             if chosen != "tv":
                 x, info = solve_candidate(problem, chosen, params, iterations)
-                info.update(method=chosen, chosen_by="auto", noise_sigma_estimate=sigma, **extra)
+                # whether the result is constrained to x >= 0 (RL is by construction; the linear ones not)
+                nonneg = chosen == "richardson_lucy" or (chosen == "hyper_laplacian" and params["nonneg"])
+                info.update(method=chosen, chosen_by="auto", noise_sigma_estimate=sigma, nonneg=nonneg,
+                            **extra)
                 return x, info
     if solved is not None and lam_scale == 1:  # the crop was the whole image, solved in full already
         x, info = solved
