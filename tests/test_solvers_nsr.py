@@ -59,10 +59,17 @@ def test_power_law_signal_spectrum_is_recovered_and_beats_any_constant_nsr(rng):
     nsr, _, info = wiener_nsr(problem)
     assert info["nsr_exponent"] == pytest.approx(1.0, abs=0.15)
     assert info["signal_spectrum_level"] == pytest.approx(level, rel=0.3)
-    assert nsr == pytest.approx(sigma**2 / level, rel=0.35)
-    restored = deconvkit.deconvolve(blurred, psf, method="wiener", boundary="periodic", noise_sigma=sigma)
+    # the Bayes value is the MMSE one for this signal
+    assert info["nsr_bayes"] == pytest.approx(sigma**2 / level, rel=0.35)
+    shaped = deconvkit.deconvolve(blurred, psf, method="wiener", boundary="periodic", nsr=info["nsr_bayes"],
+                                  nsr_exponent=info["nsr_exponent"])
     _, best_constant = oracle_constant_nsr(blurred, psf, sharp)
-    assert psnr(restored, sharp) > best_constant + 0.3
+    assert psnr(shaped, sharp) > best_constant + 0.3
+    # the rule raises it to the discrepancy principle's value (5x here: Morozov over-smooths an exact
+    # model; on real captures the Bayes value is the one that is too small); the cost is bounded
+    restored = deconvkit.deconvolve(blurred, psf, method="wiener", boundary="periodic", noise_sigma=sigma)
+    assert nsr >= info["nsr_bayes"]
+    assert psnr(restored, sharp) > best_constant + 0.5  # measured: 32.9 (Bayes 33.3, constant 31.6)
 
 
 def test_fit_signal_spectrum_on_an_exact_spectrum():

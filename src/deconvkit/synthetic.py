@@ -10,7 +10,7 @@ import numpy as np
 
 from ._shared import DeconvkitError
 
-__all__ = ["star_field", "cartoon"]
+__all__ = ["star_field", "star_magnitudes", "cartoon"]
 
 
 def star_field(shape=(256, 256), *, density=0.004, brightest=0.9, faintest_mag=6.0, seeing=0.6,
@@ -51,10 +51,7 @@ def star_field(shape=(256, 256), *, density=0.004, brightest=0.9, faintest_mag=6
         raise DeconvkitError("seeing and density must be > 0")
     rng = np.random.default_rng(rng)
     count = max(1, int(round(density * shape[0] * shape[1])))
-    # inverse CDF of N(<m) ~ 10^(0.6 m) on [0, faintest_mag]
-    u = rng.random(count)
-    top = 10.0 ** (0.6 * faintest_mag)
-    mags = np.log10(1 + u * (top - 1)) / 0.6
+    mags = star_magnitudes(count, faintest_mag, rng)
     mags -= mags.min()  # the brightest star drawn gets the ``brightest`` peak
     flux = 10.0 ** (-0.4 * mags)
     positions = rng.random((count, 2)) * np.array(shape)
@@ -72,6 +69,15 @@ def star_field(shape=(256, 256), *, density=0.004, brightest=0.9, faintest_mag=6
         px = 0.5 * (erf((xs + 1 - cx) / scale) - erf((xs - cx) / scale))
         image[np.ix_(ys, xs)] += brightest * f / peak_integral * np.outer(py, px)
     return image
+
+
+def star_magnitudes(count, faintest_mag, rng=None):
+    """``count`` magnitudes on ``[0, faintest_mag]`` with Euclidean counts ``N(<m) ~ 10^(0.6 m)``
+    (inverse-CDF sampling)."""
+    rng = np.random.default_rng(rng)
+    u = rng.random(int(count))
+    top = 10.0 ** (0.6 * float(faintest_mag))
+    return np.log10(1 + u * (top - 1)) / 0.6
 
 
 def cartoon(shape=(256, 256), *, shapes=24, rng=None):
