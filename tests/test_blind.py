@@ -200,7 +200,8 @@ def test_colour_estimated_on_luminance_and_every_channel_restored():
     # every channel restored with the same PSF (and the shared, jointly estimated NSR) as a grey
     # restoration of that channel
     nsr = result.params["deconvolve"]["nsr"]
-    channel = deconvkit.deconvolve(blurred[..., 1], result.psf, method="wiener", nsr=nsr)
+    channel = deconvkit.deconvolve(blurred[..., 1], result.psf, method="wiener", nsr=nsr,
+                                   nsr_exponent=result.params["deconvolve"]["nsr_exponent"])
     np.testing.assert_allclose(result.image[..., 1], channel, atol=1e-6)
 
 
