@@ -315,7 +315,7 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
                     "general": general_info}
         else:
             if refine:  # only a free-form kernel needs it; a parametric PSF is exact when it fits
-                staged_progress(progress, "PSF: refinement")(0, 1)
+                staged_progress(progress, "PSF: refinement", announce_only=True)(0, 1)
                 general = _refine(grey, general)
                 general_info["refined"] = True
             psf = general
