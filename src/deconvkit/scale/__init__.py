@@ -23,8 +23,8 @@ import numpy as np
 from .._shared import DeconvkitError, check_psf, float_dtype
 
 try:
-    import dask  # noqa: F401
-    import dask.array as da
+    import dask
+    import dask.array  # noqa: F401
 except ImportError as _exc:  # pragma: no cover - depends on the install
     raise ImportError("deconvkit.scale needs Dask: pip install 'deconvkit[dask]'") from _exc
 
@@ -173,7 +173,7 @@ def deconvolve(array, psf, method="auto", *, memory_budget=None, chunks=None, ou
     chunks = tuple(min(int(c), n) for c, n in zip(chunks, lazy.shape))
     if min(chunks) < 1:
         raise DeconvkitError(f"chunks must be positive, got {chunks}")
-    lazy = lazy.rechunk(chunks)
+    lazy = lazy.rechunk(_chunk_sizes(lazy.shape, chunks, psf.shape))
     result = _map_tiles(lazy, depth, psf, tile_method, strategy, sigma, decided["offset"], dtype, tile_params)
     info = TiledResult(method=tile_method, params=tile_params, noise_sigma=sigma, boundary=strategy,
                        chunks=chunks, depth=depth, tiles=result.npartitions, memory_budget=budget,
@@ -183,6 +183,18 @@ def deconvolve(array, psf, method="auto", *, memory_budget=None, chunks=None, ou
         return (result, info) if return_info else result
     _write(result, output, client, scheduler, progress, overwrite, meta.get("spacing"))
     return (os.fspath(output), info) if return_info else os.fspath(output)
+
+
+def _chunk_sizes(shape, chunks, psf_shape):
+    """Regular chunks, with a remainder shorter than the PSF merged into the chunk before it (a sliver
+    tile would be smaller than its PSF; only that last task writes the Zarr chunks it spans)."""
+    sizes = []
+    for n, c, k in zip(shape, chunks, psf_shape):
+        axis = [c] * (n // c) + ([n % c] if n % c else [])
+        if len(axis) > 1 and axis[-1] < k:
+            axis[-2] += axis.pop()
+        sizes.append(tuple(axis))
+    return tuple(sizes)
 
 
 def _map_tiles(lazy, depth, psf, method, strategy, sigma, offset, dtype, params):
@@ -225,8 +237,6 @@ def _write(result, output, client, scheduler, progress, overwrite, spacing):
             with _as_default(client):
                 write_tiff(path, result, overwrite=overwrite, spacing=spacing, progress_slab=slab_progress)
         else:
-            import dask
-
             with dask.config.set(scheduler=scheduler) if scheduler else _nullcontext():
                 write_tiff(path, result, overwrite=overwrite, spacing=spacing, progress_slab=slab_progress)
         return
