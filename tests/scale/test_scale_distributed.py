@@ -42,7 +42,7 @@ def test_default_client_sets_the_memory_budget_per_worker_thread(client):
     data = np.random.default_rng(1).random((64, 64)).astype(np.float32)
     lazy, info = scale.deconvolve(data, psf, method="wiener", nsr=1e-2, return_info=True)
     limit = next(iter(client.scheduler_info()["workers"].values()))["memory_limit"]
-    assert info.memory_budget == limit and info.concurrent_tiles == 1
+    assert info.memory_budget == int(0.6 * limit) and info.concurrent_tiles == 1
     np.testing.assert_allclose(lazy.compute(), scale.deconvolve(data, psf, method="wiener", nsr=1e-2,
                                                                 scheduler="synchronous").compute(
         scheduler="synchronous"), atol=1e-6)

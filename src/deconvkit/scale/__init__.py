@@ -106,8 +106,8 @@ def deconvolve(array, psf, method="auto", *, memory_budget=None, chunks=None, ou
         ``accelerate=True`` is given: the Biggs-Andrews step is a global scalar, so accelerated tiles
         would not agree with each other.
     memory_budget : int or str, optional
-        Bytes for the tiles solved at once (``"4GB"`` accepted); default: the smallest worker's memory
-        limit on a distributed cluster (shared by its threads), else available memory.
+        Bytes for the tiles solved at once (``"4GB"`` accepted); default: 60% of the smallest worker's
+        ``memory_limit`` on a distributed cluster (shared by its threads), else available memory.
     chunks : tuple of int, optional
         Tile size without overlap (overrides the budget). A dask input keeps its chunks if neither is
         given and they fit the budget.

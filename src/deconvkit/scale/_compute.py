@@ -10,6 +10,10 @@ from __future__ import annotations
 
 __all__ = ["resolve_client", "compute_tiles", "concurrency"]
 
+# Share of a worker's memory_limit given to its tiles: dask starts spilling at 60% ("target") and the
+# interpreter, libraries and the graph's own buffers live in the rest.
+WORKER_FRACTION = 0.6
+
 LOCAL_SCHEDULERS = ("threads", "processes", "synchronous", "sync", "single-threaded")
 
 
@@ -34,16 +38,19 @@ def resolve_client(scheduler):
 def concurrency(client, scheduler) -> tuple[int, int | None]:
     """``(tiles solved at once per memory pool, memory of that pool in bytes or None)``.
 
-    On a cluster the pool is one worker (its ``memory_limit``, shared by its threads); locally it is
-    this machine (available memory, shared by the scheduler's workers).
+    On a cluster the pool is one worker (:data:`WORKER_FRACTION` of its ``memory_limit``, shared by its
+    threads); locally it is this machine (available memory, shared by the scheduler's workers).
     """
     import os
 
     if client is not None:
         workers = client.scheduler_info().get("workers", {})
         if workers:
-            smallest = min(workers.values(), key=lambda w: (w.get("memory_limit") or 0) / max(w.get("nthreads", 1), 1))
-            return max(int(smallest.get("nthreads", 1)), 1), smallest.get("memory_limit") or None
+            smallest = min(workers.values(),
+                           key=lambda w: (w.get("memory_limit") or 0) / max(w.get("nthreads", 1), 1))
+            limit = smallest.get("memory_limit") or None
+            budget = int(WORKER_FRACTION * limit) if limit else None
+            return max(int(smallest.get("nthreads", 1)), 1), budget
         return 1, None
     from ..memory import available_memory
 

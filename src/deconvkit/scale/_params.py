@@ -7,7 +7,8 @@ central sample of the whole array (:data:`SAMPLE_VOXELS`), and what it chose (``
 ``deconvolve(..., return_info=True)``) is handed to every tile as explicit parameters. Two decisions
 need the whole array, not a sample: its minimum (Richardson-Lucy shifts negative data by it; ``auto``
 turns non-negativity on when no value lies 4 noise deviations below zero) and its maximum (a clipped
-highlight is a plateau at full scale); they come from one reduction over the array.
+highlight is a plateau at full scale); they come from one reduction over the array, done only for the
+methods that use them.
 """
 
 from __future__ import annotations
@@ -60,9 +61,16 @@ def decide_parameters(array, psf, method: str, params: dict, noise_sigma=None, b
     sample = central_sample(array, psf.shape)
     if noise_sigma is None:
         noise_sigma = float(estimate_noise(sample))
-    lazy = array if isinstance(array, da.Array) else da.from_array(array)
-    low, high = (float(v) for v in dask.compute(lazy.min(), lazy.max()))
     params = dict(params)
+    # the whole array's range is needed by RL (offset), auto (non-negativity) and methods with a
+    # saturation mask; one reduction pass over the data, skipped for the others (Wiener, Tikhonov)
+    needs_range = (method in _OFFSET_METHODS or method == "auto"
+                   or ("saturation" in SOLVERS[method].params and "saturation" not in params))
+    if needs_range:
+        lazy = array if isinstance(array, da.Array) else da.from_array(array)
+        low, high = (float(v) for v in dask.compute(lazy.min(), lazy.max()))
+    else:
+        low, high = float(sample.min()), float(sample.max())
     tile_method = method
     decided = {"sample_shape": list(sample.shape), "noise_sigma": noise_sigma, "min": low, "max": high}
     saturation = None
