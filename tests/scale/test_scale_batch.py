@@ -2,8 +2,9 @@
 
 import argparse
 import importlib
-import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -121,14 +122,7 @@ def test_user_errors_raise_before_any_file_is_written(folder, tmp_path):
 
 
 def _cli_module():
-    try:
-        return importlib.import_module("deconvkit.cli.batch")
-    except ImportError:  # deconvkit.cli is still a module on this branch: load the subcommand by path
-        path = Path(deconvkit.__file__).parent / "cli" / "batch.py"
-        spec = importlib.util.spec_from_file_location("deconvkit_cli_batch", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+    return importlib.import_module("deconvkit.cli.batch")
 
 
 def test_cli_module_follows_the_subcommand_protocol(folder, tmp_path, capsys):
@@ -146,3 +140,16 @@ def test_cli_module_follows_the_subcommand_protocol(folder, tmp_path, capsys):
     assert "0 restored, 3 skipped" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parser.parse_args([str(folder), "-o", str(tmp_path), "--psf", SPEC, "--blind"])
+
+
+def test_batch_command_end_to_end(folder, tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "deconvkit", "batch", str(folder), "-o", str(out), "--psf", SPEC,
+               "--method", "wiener", "--set", "nsr=0.001"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1 and "1 failed" in result.stderr and "broken.png" in result.stderr
+    assert len(os.listdir(out)) == 3
+    bad = subprocess.run(command[:-6] + ["--psf", "nosuch:1"], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and len(bad.stderr.splitlines()) == 1

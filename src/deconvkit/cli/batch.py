@@ -7,27 +7,22 @@ skipped, 1 when any failed (each failure is listed with its reason).
 
 from __future__ import annotations
 
+import argparse
 import sys
+
+from ._common import parse_settings
 
 COMMAND = "batch"
 HELP = "restore many files (globs, folders, multi-page TIFFs); resumable, failures reported and skipped"
 
 
-def _settings(pairs):
-    try:
-        from deconvkit.cli._common import parse_settings
-    except ImportError:  # before the cli package's shared helpers exist
-        from deconvkit._cli_restore import parse_settings
-    return parse_settings(pairs)
-
-
 def _methods():
-    from deconvkit.solvers import available_methods
+    from ..solvers import available_methods
 
     return sorted(available_methods())
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="image files, glob patterns (quote them; ** is recursive) or folders")
     parser.add_argument("-o", "--output-dir", required=True, metavar="OUT_DIR",
@@ -48,8 +43,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar; failures and summary only")
 
 
-def run(args) -> int:
-    from deconvkit.scale.batch import run_batch
+def run(args: argparse.Namespace) -> int:
+    from ..scale.batch import run_batch
 
     bar = None
     if not args.quiet and sys.stderr.isatty():
@@ -66,7 +61,7 @@ def run(args) -> int:
 
     try:
         summary = run_batch(args.inputs, args.output_dir, psf=None if args.blind else args.psf,
-                            method=args.method, params=_settings(args.set), jobs=args.jobs,
+                            method=args.method, params=parse_settings(args.set), jobs=args.jobs,
                             scheduler=args.scheduler, overwrite=args.overwrite, suffix=args.suffix,
                             progress=progress)
     finally:
