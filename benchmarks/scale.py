@@ -130,7 +130,7 @@ def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=Fals
     from deconvkit.memory import parse_bytes
 
     limit = parse_bytes(memory_limit)
-    psf = gaussian((0.4, 0.6, 0.6), ndim=3)
+    psf = gaussian(0.5, ndim=3)
     root = tempfile.mkdtemp(prefix="deconvkit-scale-bench-")
     source = os.path.join(root, "input.zarr")
     # written slab by slab: the stack is never whole in this process either
@@ -139,7 +139,7 @@ def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=Fals
     for start in range(0, shape[0], 16):
         stop = min(start + 16, shape[0])
         slab = texture((stop - start,) + tuple(shape[1:]), seed=start)
-        slab = scipy.ndimage.gaussian_filter(slab, (0.4, 0.6, 0.6))
+        slab = scipy.ndimage.gaussian_filter(slab, 0.5)
         z[start:stop] = slab + 0.01 * rng.standard_normal(slab.shape).astype(np.float32)
     nbytes = math.prod(shape) * 4
     print(f"stack {shape} float32 = {nbytes / 1e6:.0f} MB; worker memory_limit {limit / 1e6:.0f} MB "

@@ -73,12 +73,15 @@ def estimate_peak(shape, psf_shape, method: str = "auto", dtype=np.float32, boun
     dtype : dtype
         The input's dtype (the working dtype follows :func:`deconvkit._shared.float_dtype`).
     boundary : str, optional
-        Boundary strategy; default the solver's own.
+        Boundary name as :func:`deconvkit.deconvolve` takes it ("valid", "reflect", "periodic" or the
+        aliases "unknown", "pad"); default the solver's own.
     channels : int
         Number of channels solved together.
     """
-    from .boundaries import plan_domain
+    from .boundaries import boundary_strategy, plan_domain
 
+    if boundary is not None:
+        boundary = boundary_strategy(boundary)  # "valid"/"reflect" or the strategy names
     if boundary is None:
         from .solvers import SOLVERS
 
@@ -133,6 +136,11 @@ def check_fits(image, psf, method: str = "auto", boundary=None, channel_axis=Non
     limit = available_memory()
     if limit is None:
         return
+    if boundary is not None:
+        from .boundaries import DECONVOLVE_BOUNDARIES
+
+        if boundary not in DECONVOLVE_BOUNDARIES:
+            return  # the validation that follows names the allowed values
     try:
         dtype = np.dtype(getattr(image, "dtype", np.float64))
     except TypeError:  # a torch dtype: its solve runs in float32 or float64 as well; assume the smaller

@@ -14,11 +14,17 @@ from deconvkit.psf import gaussian  # noqa: E402
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       memory_limit="400MB", dashboard_address=None)
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
+    import dask
+
+    # in-process workers measure the whole test process's memory: without this they would pause once
+    # the suite's own arrays pass 80% of memory_limit (which is here only what sizes the tiles)
+    quiet = {f"distributed.worker.memory.{name}": False for name in ("target", "spill", "pause", "terminate")}
+    with dask.config.set(quiet):
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                           memory_limit="400MB", dashboard_address=None)
+        with distributed.Client(cluster) as c:
+            yield c
+        cluster.close()
 
 
 def test_cluster_run_writes_zarr_reports_each_tile_and_matches_whole_array(client, tmp_path):

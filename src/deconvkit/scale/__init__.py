@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from .._shared import DeconvkitError, check_psf, float_dtype
+from .._shared import DeconvkitError, check_psf, float_dtype, integer_scale
 
 try:
     import dask
@@ -77,13 +77,14 @@ def _blur_tile(block, *, psf, mode, noise, entropy, work_dtype, block_info=None)
 def _prepare(array, chunks):
     from ._io import open_lazy
 
-    lazy, meta = open_lazy(array)
-    if "path" in meta and lazy.dtype.kind in "iu":
-        # files are read as deconvkit.io.read_image reads them: integers scaled to [0, 1] in float32
-        # (float64 for 32-bit integers), so the parameter defaults mean the same as for the CLI
-        wide = lazy.dtype.itemsize > 2
+    lazy, meta = open_lazy(array, chunks)
+    if lazy.dtype.kind in "iu":
+        # the integer input rule of deconvkit.deconvolve (divide by the dtype's maximum), with the dtype
+        # deconvkit.io.read_image gives a file (float32 up to 16 bits) and the one deconvolve gives an
+        # array (float64), so a tiled result has the dtype the in-memory call on the same input has
+        wide = lazy.dtype.itemsize > 2 or "path" not in meta
         target = np.float64 if wide else np.float32
-        lazy = lazy.astype(target) / target(np.iinfo(lazy.dtype).max)
+        lazy = lazy.astype(target) / target(integer_scale(lazy.dtype))
     return lazy, meta
 
 
@@ -96,8 +97,9 @@ def deconvolve(array, psf, method="auto", *, memory_budget=None, chunks=None, ou
     ----------
     array : dask.array.Array, ndarray, or path
         2-D or 3-D data. A path names a Zarr store (an OME-Zarr group's level ``"0"`` is used) or a TIFF
-        (first series, read region by region). Integer files are scaled to [0, 1] as
-        :func:`deconvkit.io.read_image` does; integer arrays are used as they are.
+        (first series, read region by region). Integers are divided by their dtype's maximum (the
+        integer input rule of :func:`deconvkit.deconvolve`): files become float32 as
+        :func:`deconvkit.io.read_image` reads them, arrays float64 as ``deconvolve`` makes them.
     psf : ndarray
         The PSF (as for :func:`deconvkit.deconvolve`).
     method : str
@@ -173,7 +175,13 @@ def deconvolve(array, psf, method="auto", *, memory_budget=None, chunks=None, ou
     chunks = tuple(min(int(c), n) for c, n in zip(chunks, lazy.shape))
     if min(chunks) < 1:
         raise DeconvkitError(f"chunks must be positive, got {chunks}")
-    lazy = lazy.rechunk(_chunk_sizes(lazy.shape, chunks, psf.shape))
+    sizes = _chunk_sizes(lazy.shape, chunks, psf.shape)
+    if "path" in meta:
+        # re-open the file with the tiles as its chunks: each tile's read task reads just its region,
+        # where a rechunk would hold whole input chunks until every tile that needs them has run
+        lazy, meta = _prepare(meta["source"], sizes)
+    else:
+        lazy = lazy.rechunk(sizes)
     result = _map_tiles(lazy, depth, psf, tile_method, strategy, sigma, decided["offset"], dtype, tile_params)
     info = TiledResult(method=tile_method, params=tile_params, noise_sigma=sigma, boundary=strategy,
                        chunks=chunks, depth=depth, tiles=result.npartitions, memory_budget=budget,

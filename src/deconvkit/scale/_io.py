@@ -82,6 +82,7 @@ def _tiff_spacing(tif) -> dict:
 def open_lazy(source, chunks=None):
     """``source`` (dask array, NumPy array, Zarr path, TIFF path) as a dask array and its metadata."""
     import dask.array as da
+    from dask.base import tokenize
 
     meta = {}
     if isinstance(source, da.Array):
@@ -92,9 +93,9 @@ def open_lazy(source, chunks=None):
             raise FileNotFoundError(f"no such file or store: {path}")
         if is_tiff_path(path):
             reader = TiffRegionReader(path)
-            meta = {"spacing": reader.spacing, "axes": reader.axes, "path": path}
+            meta = {"spacing": reader.spacing, "axes": reader.axes, "path": path, "source": source}
             array = da.from_array(reader, chunks=chunks or "auto", asarray=True, lock=False,
-                                  name=f"deconvkit-tiff-{abs(hash((path, os.path.getmtime(path))))}")
+                                  name=f"deconvkit-tiff-{tokenize(path, os.path.getmtime(path), chunks)}")
             chunks = None
         elif is_zarr_path(path):
             import zarr
@@ -107,8 +108,9 @@ def open_lazy(source, chunks=None):
                 if "0" not in node:
                     raise DeconvkitError(f"{path} is a Zarr group without an array '0' (OME-Zarr level 0)")
                 path = os.path.join(path, "0")
-            array = da.from_zarr(path)
-            meta = {"path": path}
+            array = da.from_zarr(path, chunks=chunks) if chunks is not None else da.from_zarr(path)
+            chunks = None
+            meta = {"path": path, "source": source}
         else:
             raise DeconvkitError(f"cannot open {path} lazily: expected a .zarr store or a .tif/.tiff file")
     elif isinstance(source, np.ndarray) or hasattr(source, "__array__"):

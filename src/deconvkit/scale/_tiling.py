@@ -45,11 +45,17 @@ def overlap_depth(method: str, psf_shape, factor: float | None = None) -> tuple[
 
 def plan_chunks(shape, psf_shape, method: str, depth, budget: int, concurrent: int = 1,
                 itemsize: int = 4, boundary: str | None = None) -> tuple[int, ...]:
-    """Chunk shape (without overlap) whose tile fits ``budget / concurrent`` bytes at the solver's peak.
+    """Chunk shape (without overlap) whose tile fits ``budget / concurrent`` bytes at the solver's peak,
+    chosen to solve as few voxels as possible per voxel kept.
 
-    Chunks are cubes (squares) in the axes that are long enough, clipped to the array; a chunk is never
-    smaller than its overlap on any axis (a tile would then be mostly margin).
+    Every margin is solved twice (once by each neighbour), so the work is
+    ``prod(n + 2 d (tiles - 1))`` over the axes (the array's outer border has no margin). Candidates are
+    a common side length on some axes and the full extent on the others (a short axis, such as the z of
+    a thin stack, is best not cut at all); the cheapest one that fits is returned. A chunk is never
+    smaller than its overlap (a tile would then be mostly margin).
     """
+    import itertools
+
     from ..memory import estimate_peak
 
     per_tile = budget / max(int(concurrent), 1)
@@ -60,22 +66,33 @@ def plan_chunks(shape, psf_shape, method: str, depth, budget: int, concurrent: i
         # dask holds the tile's input with its margin and the output chunk besides the solver's peak
         return estimate_peak(tile, psf_shape, method, dtype, boundary) + math.prod(chunk) * itemsize
 
+    def work(chunk):
+        return math.prod(n + 2 * d * (math.ceil(n / c) - 1) for n, c, d in zip(shape, chunk, depth))
+
     smallest = tuple(min(n, max(d, k)) for n, d, k in zip(shape, depth, psf_shape))
     if peak(smallest) > per_tile:
         raise DeconvkitError(
             f"a memory budget of {budget / 1e6:.0f} MB for {concurrent} concurrent tile(s) is too small: the "
             f"smallest useful tile {smallest} (overlap {tuple(depth)}) needs {peak(smallest) / 1e6:.0f} MB; "
             "give more memory per worker, fewer threads per worker, or explicit chunks=")
-    # grow a common side length by bisection: peak() is monotonic in it
-    lo, hi = 1, max(shape)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        chunk = tuple(max(min(mid, n), s) for n, s in zip(shape, smallest))
-        if peak(chunk) <= per_tile:
-            lo = mid
-        else:
-            hi = mid - 1
-    return tuple(max(min(lo, n), s) for n, s in zip(shape, smallest))
+    best = smallest
+    for full in itertools.product((False, True), repeat=len(shape)):
+        def chunk_of(side):
+            return tuple(n if whole else max(min(side, n), s) for n, s, whole in zip(shape, smallest, full))
+
+        if peak(chunk_of(1)) > per_tile:
+            continue  # the full axes alone do not fit
+        lo, hi = 1, max(shape)
+        while lo < hi:  # peak() grows with the side: bisection for the largest that fits
+            mid = (lo + hi + 1) // 2
+            if peak(chunk_of(mid)) <= per_tile:
+                lo = mid
+            else:
+                hi = mid - 1
+        candidate = chunk_of(lo)
+        if (work(candidate), -math.prod(candidate)) < (work(best), -math.prod(best)):
+            best = candidate
+    return best
 
 
 def tile_domain_voxels(chunk, depth, psf_shape, boundary) -> int:
