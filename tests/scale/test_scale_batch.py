@@ -14,7 +14,6 @@ pytest.importorskip("dask")
 
 import deconvkit  # noqa: E402
 from deconvkit import DeconvkitError, io  # noqa: E402
-from deconvkit.psf import gaussian  # noqa: E402
 from deconvkit.scale.batch import expand_inputs, run_batch  # noqa: E402
 
 SPEC = "gaussian:sigma=1.5"

@@ -182,7 +182,7 @@ def test_bad_inputs_are_precise_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         scale.deconvolve(str(tmp_path / "missing.zarr"), psf)
     with pytest.raises(DeconvkitError, match="2-D and 3-D"):
-        scale.deconvolve(np.zeros((4, 8, 8, 8), np.float32), gaussian(1.0, ndim=4) if False else psf)
+        scale.deconvolve(np.zeros((4, 8, 8, 8), np.float32), psf)
     with pytest.raises(DeconvkitError, match="Zarr store"):
         scale.deconvolve(np.zeros((32, 32), np.float32), psf, output=str(tmp_path / "out.png"))
     with pytest.raises(DeconvkitError, match="unknown method"):
