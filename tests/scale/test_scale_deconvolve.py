@@ -188,3 +188,15 @@ def test_bad_inputs_are_precise_errors(tmp_path):
     with pytest.raises(DeconvkitError, match="unknown method"):
         scale.deconvolve(np.zeros((32, 32), np.float32), psf, method="nope")
     assert not os.listdir(tmp_path)
+
+
+def test_ome_zarr_group_uses_its_full_resolution_level(tmp_path):
+    psf = gaussian(1.0)
+    data = _observed((64, 64), psf)
+    group = zarr.open_group(str(tmp_path / "image.ome.zarr"), mode="w")
+    group.create_array("0", shape=data.shape, chunks=(32, 32), dtype="float32")[:] = data
+    group.create_array("1", shape=(32, 32), chunks=(32, 32), dtype="float32")[:] = data[::2, ::2]
+    lazy = scale.deconvolve(str(tmp_path / "image.ome.zarr"), psf, method="wiener", nsr=1e-2, chunks=(32, 32))
+    assert lazy.shape == data.shape
+    whole = deconvkit.deconvolve(data, psf, method="wiener", nsr=1e-2)
+    assert np.abs(lazy.compute() - whole)[_interior(data.shape, psf)].max() < TOLERANCE
