@@ -134,10 +134,13 @@ def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=Fals
     root = tempfile.mkdtemp(prefix="deconvkit-scale-bench-")
     source = os.path.join(root, "input.zarr")
     # written slab by slab: the stack is never whole in this process either
-    z = zarr.open_array(source, mode="w", shape=shape, chunks=(16, 256, 256), dtype="float32")
+    # input chunks smaller than the tiles: zarr decodes every chunk a tile's region touches, so chunks
+    # much larger than the tiles would cost more memory than the tiles themselves (docs/scale.md)
+    step = min(shape[0], 40)
+    z = zarr.open_array(source, mode="w", shape=shape, chunks=(step, 64, 64), dtype="float32")
     rng = np.random.default_rng(0)
-    for start in range(0, shape[0], 16):
-        stop = min(start + 16, shape[0])
+    for start in range(0, shape[0], step):
+        stop = min(start + step, shape[0])
         slab = texture((stop - start,) + tuple(shape[1:]), seed=start)
         slab = scipy.ndimage.gaussian_filter(slab, 0.5)
         z[start:stop] = slab + 0.01 * rng.standard_normal(slab.shape).astype(np.float32)
