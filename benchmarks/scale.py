@@ -194,7 +194,8 @@ def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=Fals
               f"data RSS / tile voxel (margin included) {above / tile_voxels:.0f} B; progress reported "
               f"{len(done)}x", flush=True)
     if len(rows) > 1:
-        print(f"speed-up {rows[0]['seconds'] / rows[-1]['seconds']:.2f}x with {rows[-1]['workers']} workers")
+        fewest, most = min(rows, key=lambda r: r["workers"]), max(rows, key=lambda r: r["workers"])
+        print(f"{most['workers']} workers vs {fewest['workers']}: {fewest['seconds'] / most['seconds']:.2f}x")
     if not keep:
         shutil.rmtree(root, ignore_errors=True)
     return rows
