@@ -14,12 +14,17 @@ Conventions
   ``(pages, rows, cols[, channels])``. Planar TIFFs are moved to channels-last on read.
 * Writes go to a temporary file in the destination folder, then are renamed into place, so a crash or an
   error never leaves a partial file, and an existing file is never replaced unless ``overwrite=True``.
+* Voxel spacing (micrometres, one value per spatial axis: ``(dz, dy, dx)`` or ``(dy, dx)``) is read from
+  OME-TIFF (``PhysicalSizeX/Y/Z``) and ImageJ TIFF (resolution tags, ``spacing``, ``unit``) metadata into
+  ``ImageInfo.spacing``, and written back as ImageJ metadata (uint8/uint16/float32 grey data, which Fiji
+  opens directly) or OME-XML (other dtypes, colour). :func:`read_volume` insists on knowing it.
 * Problems with a file raise :class:`~deconvkit.DeconvkitError` (or :class:`FileNotFoundError`) with one
   line naming the path; the underlying library error is chained, not lost.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import tempfile
@@ -30,7 +35,7 @@ import numpy as np
 
 from ._shared import MAX_PIXELS, DeconvkitError
 
-__all__ = ["ImageInfo", "read_image", "write_image", "read_psf", "FORMATS"]
+__all__ = ["ImageInfo", "read_image", "read_volume", "write_image", "read_psf", "FORMATS"]
 
 # Format name -> file extensions (the first is the canonical one).
 FORMATS = {
@@ -78,6 +83,9 @@ class ImageInfo:
         Shape of the returned array (channels last).
     channel_axis : int or None
         ``-1`` for colour (or grey+alpha) images, ``None`` for single-channel images and stacks.
+    spacing : tuple of float or None
+        Voxel spacing in micrometres per spatial axis (``(dz, dy, dx)`` for a stack, ``(dy, dx)`` for an
+        image), from OME or ImageJ TIFF metadata; ``None`` when the file does not say.
     """
 
     path: str
@@ -85,6 +93,7 @@ class ImageInfo:
     dtype: np.dtype
     shape: tuple
     channel_axis: int | None = None
+    spacing: tuple | None = None
 
     @property
     def bit_depth(self) -> int:
@@ -161,7 +170,7 @@ def _png_is_16bit_colour(path: str) -> bool:
     return len(header) == 26 and header[12:16] == b"IHDR" and header[24] == 16 and header[25] in (2, 4, 6)
 
 
-def _read_tiff(path: str) -> tuple[np.ndarray, int | None]:
+def _read_tiff(path: str) -> tuple[np.ndarray, int | None, tuple | None]:
     import logging
 
     import tifffile
@@ -176,7 +185,7 @@ def _read_tiff(path: str) -> tuple[np.ndarray, int | None]:
         tiff_logger.setLevel(level)
 
 
-def _read_tiff_series(path: str, tifffile) -> tuple[np.ndarray, int | None]:
+def _read_tiff_series(path: str, tifffile) -> tuple[np.ndarray, int | None, tuple | None]:
     with tifffile.TiffFile(path) as tif:
         series = tif.series
         if not series:
@@ -186,17 +195,72 @@ def _read_tiff_series(path: str, tifffile) -> tuple[np.ndarray, int | None]:
         same = [s for s in series if s.shape == first.shape and s.dtype == first.dtype]
         if len(series) > 1 and len(same) == len(series) and len(first.shape) == 2:
             # Pages written one by one (no stack metadata) appear as one series each: stack them.
-            return np.stack([s.asarray() for s in series]), None
+            return np.stack([s.asarray() for s in series]), None, None
         if len(series) > 1:
             warnings.warn(f"{path}: holds {len(series)} image series of different shapes; read the first",
                           stacklevel=3)
         data = first.asarray()
         axes = first.axes
+        try:
+            spacing = _tiff_spacing(tif, axes)
+        except Exception:  # metadata is advisory: a malformed tag must not make the pixels unreadable
+            spacing = None
     channel_axis = None
     if "S" in axes:  # samples per pixel (colour), planar or not: always last
         data = np.moveaxis(data, axes.index("S"), -1)
         channel_axis = -1
-    return data, channel_axis
+    return data, channel_axis, spacing
+
+
+# Length units as OME and ImageJ spell them, in micrometres.
+_UNITS = {"um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
+          "micrometre": 1.0, "\\u00b5m": 1.0, "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}
+
+
+def _to_micrometres(value, unit) -> float | None:
+    factor = _UNITS.get(str(unit).strip().lower()) if unit is not None else None
+    if factor is None or value is None:
+        return None
+    number = float(value) * factor
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _tiff_spacing(tif, axes: str) -> tuple | None:
+    """Voxel spacing (um) per spatial axis of the series, or None unless every one of them is known.
+
+    Only files whose series is an image (``YX``) or a z-stack (``ZYX``), colour or not, get a spacing: for
+    time series or multi-channel hyperstacks the axes the solvers would see are not spatial.
+    """
+    spatial = axes.replace("S", "")
+    if spatial not in ("YX", "ZYX"):
+        return None
+    sizes: dict[str, float | None] = {}
+    if tif.is_ome and tif.ome_metadata:
+        import xml.etree.ElementTree as ET
+
+        root = ET.fromstring(tif.ome_metadata)
+        pixels = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+        if pixels is None:
+            return None
+        for axis in spatial:
+            sizes[axis] = _to_micrometres(pixels.get(f"PhysicalSize{axis}"),
+                                          pixels.get(f"PhysicalSize{axis}Unit", "µm"))
+    elif tif.is_imagej:
+        meta = tif.imagej_metadata or {}
+        unit = meta.get("unit")
+        page = tif.pages[0]
+        for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
+            resolution = page.tags.get(tag)
+            if resolution is None:
+                return None
+            numerator, denominator = resolution.value
+            sizes[axis] = _to_micrometres(denominator / numerator if numerator else None, unit)
+        if "Z" in spatial:
+            sizes["Z"] = _to_micrometres(meta.get("spacing"), unit)
+    else:
+        return None
+    values = tuple(sizes.get(axis) for axis in spatial)
+    return None if any(v is None for v in values) else values
 
 
 def _check_size(path: str, shape, count: int = 1) -> None:
@@ -267,8 +331,9 @@ def read_image(path, *, dtype=None) -> tuple[np.ndarray, ImageInfo]:
                 f"cannot read {path}: unsupported image format (supported: {_supported_extensions()})")
         raise DeconvkitError(f"cannot read {path}: not a valid {expected.upper()} file (corrupt or empty)")
     try:
+        spacing = None
         if fmt == "tiff":
-            data, channel_axis = _read_tiff(path)
+            data, channel_axis, spacing = _read_tiff(path)
         elif fmt == "npy":
             mapped = np.load(path, mmap_mode="r", allow_pickle=False)
             _check_size(path, mapped.shape)
@@ -285,7 +350,67 @@ def read_image(path, *, dtype=None) -> tuple[np.ndarray, ImageInfo]:
         raise DeconvkitError(f"cannot read {path}: unsupported pixel data (dtype {data.dtype}, shape {data.shape})")
     stored = np.dtype(np.uint8) if data.dtype == bool else data.dtype
     image = _to_float(data, dtype)
-    return image, ImageInfo(path, fmt, stored, image.shape, channel_axis)
+    return image, ImageInfo(path, fmt, stored, image.shape, channel_axis, spacing)
+
+
+def _spatial_ndim(shape, channel_axis) -> int:
+    return len(shape) - (channel_axis is not None)
+
+
+def _check_spacing_values(spacing, ndim: int, what: str) -> tuple:
+    values = tuple(np.atleast_1d(np.asarray(spacing, dtype=object)).tolist())
+    if len(values) != ndim:
+        raise DeconvkitError(f"{what}={spacing!r} needs {ndim} values (one per spatial axis, "
+                             f"{'(dz, dy, dx)' if ndim == 3 else '(dy, dx)'} in micrometres)")
+    out = []
+    for v in values:
+        try:
+            number = float(v)
+        except (TypeError, ValueError):
+            raise DeconvkitError(f"{what}={spacing!r}: {v!r} is not a number") from None
+        if not math.isfinite(number) or number <= 0:
+            raise DeconvkitError(f"{what}={spacing!r}: every spacing must be finite and > 0")
+        out.append(number)
+    return tuple(out)
+
+
+def read_volume(path, *, spacing=None, dtype=None) -> tuple[np.ndarray, ImageInfo]:
+    """Read an image or z-stack together with its voxel spacing, which must be known.
+
+    Like :func:`read_image`, but ``info.spacing`` is guaranteed: taken from the file's OME-TIFF or ImageJ
+    metadata, or from ``spacing`` (which overrides the file). Use it where the spacing matters (a physical
+    PSF, an anisotropic solver); :func:`read_image` reads the same pixels without insisting.
+
+    Parameters
+    ----------
+    path : str or path-like
+    spacing : sequence of float, optional
+        Voxel spacing in micrometres, ``(dz, dy, dx)`` for a stack or ``(dy, dx)`` for an image.
+    dtype : float dtype, optional
+        As in :func:`read_image`.
+
+    Returns
+    -------
+    image : ndarray
+    info : ImageInfo
+        With ``spacing`` set.
+
+    Raises
+    ------
+    DeconvkitError
+        The file has no spacing metadata and none was given, or ``spacing`` has the wrong length.
+    """
+    image, info = read_image(path, dtype=dtype)
+    ndim = _spatial_ndim(image.shape, info.channel_axis)
+    if spacing is not None:
+        chosen = _check_spacing_values(spacing, ndim, "spacing")
+    elif info.spacing is not None:
+        chosen = info.spacing
+    else:
+        raise DeconvkitError(
+            f"{info.path}: the voxel spacing is unknown (no OME-TIFF PhysicalSize or ImageJ resolution/spacing "
+            f"metadata); pass spacing={'(dz, dy, dx)' if ndim == 3 else '(dy, dx)'} in micrometres")
+    return image, dataclasses.replace(info, spacing=chosen)
 
 
 def _output_dtype(fmt: str, array: np.ndarray, like, dtype) -> np.dtype:
@@ -331,14 +456,33 @@ def _check_shape(fmt: str, array: np.ndarray, path: str) -> None:
                 f"got shape {array.shape}; write stacks to .tif")
 
 
-def _encode(tmp: str, fmt: str, data: np.ndarray, channel_axis) -> None:
+def _tiff_spacing_kwargs(data: np.ndarray, colour: bool, spacing) -> dict:
+    """tifffile keywords storing ``spacing`` (um): ImageJ metadata where ImageJ can hold the data (grey
+    uint8/uint16/float32, what Fiji reads without Bio-Formats), OME-XML otherwise."""
+    spatial = data.ndim - colour
+    axes = ("ZYX" if spatial == 3 else "YX") + ("S" if colour else "")
+    dy, dx = spacing[-2:]
+    if not colour and data.dtype.name in ("uint8", "uint16", "float32"):
+        metadata = {"axes": axes, "unit": "um"}
+        if spatial == 3:
+            metadata["spacing"] = spacing[0]
+        return {"imagej": True, "resolution": (1.0 / dx, 1.0 / dy), "metadata": metadata}
+    metadata = {"axes": axes, "PhysicalSizeX": dx, "PhysicalSizeXUnit": "µm", "PhysicalSizeY": dy,
+                "PhysicalSizeYUnit": "µm"}
+    if spatial == 3:
+        metadata.update(PhysicalSizeZ=spacing[0], PhysicalSizeZUnit="µm")
+    return {"ome": True, "metadata": metadata}
+
+
+def _encode(tmp: str, fmt: str, data: np.ndarray, channel_axis, spacing=None) -> None:
     if fmt == "npy":
         np.save(tmp, data, allow_pickle=False)
     elif fmt == "tiff":
         import tifffile
 
         colour = channel_axis is not None and data.ndim >= 3 and data.shape[-1] in (3, 4)
-        tifffile.imwrite(tmp, data, photometric="rgb" if colour else "minisblack")
+        extra = _tiff_spacing_kwargs(data, colour, spacing) if spacing is not None else {}
+        tifffile.imwrite(tmp, data, photometric="rgb" if colour else "minisblack", **extra)
     elif fmt == "png" and data.dtype == np.uint16 and data.ndim == 3 and data.shape[-1] > 1:
         try:
             import cv2
@@ -358,7 +502,7 @@ def _encode(tmp: str, fmt: str, data: np.ndarray, channel_axis) -> None:
         iio.imwrite(tmp, data, plugin="pillow", extension=FORMATS[fmt][0], **kwargs)
 
 
-def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) -> None:
+def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False, spacing=None) -> None:
     """Write ``array`` to a PNG, JPEG, TIFF or NPY file (chosen by the extension), atomically.
 
     Parameters
@@ -376,6 +520,10 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
         JPEG: uint8, TIFF/NPY: 8-32-bit integers and float16/32/64).
     overwrite : bool, default False
         Replace an existing file. Without it an existing ``path`` raises :class:`FileExistsError`.
+    spacing : sequence of float, optional
+        Voxel spacing in micrometres per spatial axis, stored in TIFF metadata (ImageJ or OME, see the
+        module notes). Default: ``like.spacing`` when ``like`` describes an array of this shape, so a
+        restored stack keeps its input's spacing. Other formats cannot store it (a warning if given).
 
     Notes
     -----
@@ -406,13 +554,21 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
         channel_axis = like.channel_axis
     else:  # a last axis of 3 or 4 is colour; stacks have their image width last
         channel_axis = -1 if array.ndim in (3, 4) and array.shape[-1] in (3, 4) else None
+    if spacing is not None:
+        spacing = _check_spacing_values(spacing, _spatial_ndim(array.shape, channel_axis), "spacing")
+        if fmt != "tiff":
+            warnings.warn(f"{path}: {fmt.upper()} cannot store the voxel spacing; write .tif to keep it",
+                          stacklevel=2)
+            spacing = None
+    elif fmt == "tiff" and like is not None and getattr(like, "shape", None) == array.shape:
+        spacing = getattr(like, "spacing", None)
 
     suffix = FORMATS[fmt][0] if fmt == "npy" else os.path.splitext(path)[1]
     handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}")
     os.close(handle)
     try:
         try:
-            _encode(tmp, fmt, data, channel_axis)
+            _encode(tmp, fmt, data, channel_axis, spacing)
         except (OSError, MemoryError):
             raise
         except DeconvkitError as exc:

@@ -30,13 +30,16 @@ import math
 import numpy as np
 
 from .._shared import DeconvkitError
-from ._base import SOLVERS, Problem, register_solver
+from ._base import Problem, get_solver, register_solver
 from ._splitting import saturation_weight
-from .tv import TV_ITERATIONS, default_tv_lam
+from . import _selection
+from ._selection import SureCrop, choose, rank_candidates, solve_candidate
+from .tv import TV_ITERATIONS, TV_SHORT_ITERATIONS, default_tv_lam
 
 __all__ = ["sure_weight", "looks_non_negative"]
 
 WEIGHT_RULES = ("sure", "calibrated")
+SOLVER_RULES = ("sure", "tv")
 # Multiples of the calibrated weight that SURE may pick: sqrt(2)^k for integer k in [-4, 4] (0.25x-4x),
 # counted in whole steps so that rounding cannot end the walk early.
 _SURE_STEP = math.sqrt(2.0)
@@ -46,11 +49,10 @@ _SURE_MAX_STEPS = 4
 # and a 256 px crop holds enough structure to rank the weights while keeping the cost independent of
 # the image size.
 _SURE_PIXELS = 256 * 256
-# ADMM iterations of each SURE solve. SURE only has to rank the candidate weights, and a 50-iteration
-# solution ranks them as the converged one does: the chosen factor was identical in 59 of 60 synthetic-
-# sweep cases (the other, moon with Levin kernel 1 at 2% noise, got 1.41x instead of 2x; 30 iterations:
-# 20 of 20). The final solve then runs the solver's full count.
-_SURE_ITERATIONS = 50
+# ADMM iterations of each SURE solve: half the solver's own count. SURE only has to rank the candidate
+# weights, and a half-converged solution ranks them as the converged one does (measured on the
+# synthetic sweep and Levin, docs/solvers.md). The final solve then runs the solver's full count.
+_SURE_ITERATIONS = TV_SHORT_ITERATIONS
 
 
 @register_solver(
@@ -63,12 +65,16 @@ _SURE_ITERATIONS = 50
             "weight_rule": "'sure' (default): choose the TV weight per image by SURE among multiples of "
                            "the calibrated rule; 'calibrated': the rule alone (faster)",
             "lam_scale": "multiply the chosen weight (default 1; deconvkit.deblur raises it because an "
-                         "estimated PSF's error acts as extra noise)"},
-    iterative=True,
+                         "estimated PSF's error acts as extra noise; TV is then kept)",
+            "solver_rule": "'sure' (default): rank TV, hyper-Laplacian, RL, Tikhonov and Wiener by a "
+                           "projected SURE on the same crop and use the best (info['ranking']); 'tv': "
+                           "always TV"},
 )
-def auto(problem, *, iterations=None, weight_rule="sure", lam_scale=1.0):
+def auto(problem, *, iterations=None, weight_rule="sure", lam_scale=1.0, solver_rule="sure"):
     if weight_rule not in WEIGHT_RULES:
         raise DeconvkitError(f"weight_rule must be one of {WEIGHT_RULES}, got {weight_rule!r}")
+    if solver_rule not in SOLVER_RULES:
+        raise DeconvkitError(f"solver_rule must be one of {SOLVER_RULES}, got {solver_rule!r}")
     if not lam_scale > 0:
         raise DeconvkitError(f"lam_scale must be > 0, got {lam_scale}")
     sigma = problem.noise_sigma
@@ -80,10 +86,24 @@ def auto(problem, *, iterations=None, weight_rule="sure", lam_scale=1.0):
     if weight_rule == "sure" and sigma > 0:
         scale, extra, solved = sure_weight(problem, lam, params)
         lam *= scale
+        if solver_rule == "sure" and lam_scale == 1:
+            crop = SureCrop(_central_crop(problem), problem, params, eps=_selection.PROJECTION_EPS,
+                             probes=_selection.PROBES)
+            ranking, errors = rank_candidates(crop, params, lam)
+            extra["ranking"] = [[name, risk] for name, risk in ranking]
+            extra["ranking_standard_error"] = errors
+            chosen = choose(ranking, errors)
+            if chosen != "tv":
+                x, info = solve_candidate(problem, chosen, params, iterations)
+                # whether the result is constrained to x >= 0 (RL is by construction; the linear ones not)
+                nonneg = chosen == "richardson_lucy" or (chosen == "hyper_laplacian" and params["nonneg"])
+                info.update(method=chosen, chosen_by="auto", noise_sigma_estimate=sigma, nonneg=nonneg,
+                            **extra)
+                return x, info
     if solved is not None and lam_scale == 1:  # the crop was the whole image, solved in full already
         x, info = solved
     else:
-        x, info = SOLVERS["tv"].func(problem, lam=lam * float(lam_scale), **params)
+        x, info = get_solver("tv")(problem, lam=lam * float(lam_scale), **params)
     lam *= float(lam_scale)
     info.update(method="tv", chosen_by="auto", lam_rule="calibrated lam = a * sigma^b (noise estimate)"
                 + (", times the SURE-chosen factor" if extra else ""),
@@ -133,7 +153,7 @@ def sure_weight(problem, lam, params, *, seed=0):
     weight = saturation_weight(sub, params.get("saturation"))
     keep = np.ones(data.shape[1:], dtype=data.dtype) if weight is None else bk.to_numpy(weight)[0]
     count = float(keep.sum()) * data.shape[0]
-    solver = SOLVERS["tv"].func
+    solver = get_solver("tv")  # the validated entry point, as deconvolve calls it
     full_count = params.get("iterations", TV_ITERATIONS)
     params = {**params, "iterations": min(int(full_count), _SURE_ITERATIONS)}
     # the crop is the whole image and solved in full: the chosen solve is the answer, keep them
