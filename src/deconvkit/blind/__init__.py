@@ -353,8 +353,10 @@ def deblur(image, *, psf_model="auto", psf_size=None, channel_axis=None, progres
         ``.image`` (same shape and dtype rule as :func:`deconvkit.deconvolve`), ``.psf``, ``.params``
         (``{"method": non-blind method used, "psf": estimate info, "deconvolve": non-blind info}``).
     """
+    from ..memory import check_fits  # the final solve is the peak: refuse before estimating anything
     from ..solvers import deconvolve
 
+    check_fits(image, (psf_size or 1,) * 2, params.get("method", "auto"), channel_axis=channel_axis)
     psf, psf_info = estimate_psf(image, model=psf_model, size=psf_size, channel_axis=channel_axis,
                                  progress=progress)
     params.setdefault("method", "auto")
