@@ -69,3 +69,95 @@ def test_fast_shape_is_not_smaller_and_has_small_prime_factors():
             while m % p == 0:
                 m //= p
         assert m in (1, 7, 11)  # scipy's fast real sizes are 2,3,5-smooth (pocketfft may use 7, 11)
+
+
+# --- the helpers other modules reach the Fourier basis through ------------------------------------------
+def test_frequencies_are_cycles_per_sample():
+    from deconvkit.fft import frequencies
+
+    # DFT bin k of n samples oscillates k/n cycles per sample; bins above n/2 alias to k/n - 1
+    for n in (7, 8):
+        expected = np.array([k / n if k < (n + 1) // 2 else k / n - 1 for k in range(n)])
+        if n % 2 == 0:
+            expected[n // 2] = -0.5
+        np.testing.assert_allclose(frequencies(n), expected, atol=1e-15)
+        np.testing.assert_allclose(frequencies(n, real=True), np.arange(n // 2 + 1) / n, atol=1e-15)
+
+
+@pytest.mark.parametrize("real", [True, False])
+def test_power_spectrum_and_otf_abs2_equal_brute_force(rng, real):
+    from deconvkit.fft import otf_abs2, power_spectrum
+
+    x = rng.random((6, 7))
+    full = np.abs(brute_force_dft(x)) ** 2
+    expected = full[:, :4] if real else full
+    np.testing.assert_allclose(power_spectrum(x, real=real), expected, rtol=1e-12, atol=1e-12)
+    psf = rng.random((3, 3))
+    padded = np.zeros((6, 7))
+    for j in np.ndindex(psf.shape):
+        padded[tuple((ji - k // 2) % n for ji, k, n in zip(j, psf.shape, (6, 7)))] = psf[j]
+    kernel = np.abs(brute_force_dft(padded)) ** 2
+    np.testing.assert_allclose(otf_abs2(psf, (6, 7), real=real), kernel[:, :4] if real else kernel,
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("real", [True, False])
+def test_filter_spectrum_is_circular_convolution(rng, real):
+    from deconvkit.fft import filter_spectrum
+
+    # filtering by the DFT of a kernel g is circular convolution with g, summed directly here
+    x = rng.random((2, 5, 6))
+    g = rng.random((5, 6))
+    transfer = brute_force_dft(g)
+    if real:
+        transfer = transfer[:, :4]
+    expected = np.zeros_like(x)
+    for c in range(2):
+        for n in np.ndindex(5, 6):
+            for j in np.ndindex(5, 6):
+                expected[(c,) + n] += g[j] * x[c, (n[0] - j[0]) % 5, (n[1] - j[1]) % 6]
+    out = filter_spectrum(x, transfer, axes=(1, 2), real=real)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    # dividing by the transfer undoes it
+    np.testing.assert_allclose(filter_spectrum(out, transfer, axes=(1, 2), real=real, divide=True), x,
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_filter_spectrum_real_inverse_onto_a_given_shape(rng):
+    from deconvkit.fft import filter_spectrum
+
+    # an odd last size is lost by the half spectrum: the output shape must be passed through
+    x = rng.random((4, 7))
+    np.testing.assert_allclose(filter_spectrum(x, 1.0, shape=(4, 7)), x, atol=1e-14)
+    assert filter_spectrum(x, 1.0).shape == (4, 7)
+
+
+def test_to_from_spectrum_pad_to_the_shape(rng):
+    from deconvkit.fft import from_spectrum, to_spectrum
+
+    x = rng.random((2, 3, 4))
+    spectrum = to_spectrum(x, (5, 6))
+    padded = np.zeros((2, 5, 6))
+    padded[:, :3, :4] = x
+    np.testing.assert_allclose(spectrum, np.stack([brute_force_dft(p)[:, :4] for p in padded]), atol=1e-12)
+    np.testing.assert_allclose(from_spectrum(spectrum, (5, 6)), padded, atol=1e-14)
+
+
+def test_periodic_component_has_no_edge_jumps_and_keeps_the_laplacian(rng):
+    from deconvkit.fft import periodic_component
+
+    # Moisan: u = p + s, with p's periodic discrete Laplacian equal to u's interior one (the jumps across
+    # the frame go to s) and s smooth with zero mean
+    u = rng.random((9, 12)) + np.linspace(0, 3, 12)[None, :]
+    p = periodic_component(u)
+    s = u - p
+    assert abs(s.mean()) < 1e-12
+
+    def laplacian_periodic(a):
+        return (np.roll(a, 1, 0) + np.roll(a, -1, 0) + np.roll(a, 1, 1) + np.roll(a, -1, 1) - 4 * a)
+
+    def laplacian_interior(a):  # replicated edges: no jump across the frame
+        e = np.pad(a, 1, mode="edge")
+        return e[:-2, 1:-1] + e[2:, 1:-1] + e[1:-1, :-2] + e[1:-1, 2:] - 4 * a
+
+    np.testing.assert_allclose(laplacian_periodic(p), laplacian_interior(u), atol=1e-10)

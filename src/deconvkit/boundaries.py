@@ -36,10 +36,9 @@ Three strategies, chosen per solver (see ``docs/solvers.md``):
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 
 from ._shared import DeconvkitError
-from .fft import fast_shape
+from .fft import fast_shape, filter_spectrum, frequencies
 
 __all__ = ["STRATEGIES", "plan_domain", "smooth_extend", "BLUR_BOUNDARIES", "DECONVOLVE_BOUNDARIES",
            "ALIASES", "canonical_boundary", "boundary_strategy", "boundary_model"]
@@ -137,19 +136,17 @@ def smooth_extend(data: np.ndarray, domain, offset) -> np.ndarray:
     if tuple(domain) == tuple(spatial):
         return mirrored
     axes = tuple(range(1, d + 1))
-    spectrum = scipy.fft.rfftn(mirrored, axes=axes)
     margin = min(p - n for n, p in zip(spatial, domain))
     sigma = max(margin / 4.0, 1.0)
     gauss = 1.0
     for i, n in enumerate(domain):
-        freqs = scipy.fft.rfftfreq(n) if i == d - 1 else scipy.fft.fftfreq(n)
+        freqs = frequencies(n, real=i == d - 1)
         shape = [1] * (d + 1)
         shape[i + 1] = freqs.size
         gauss = gauss * np.exp(-2 * (np.pi * sigma * freqs) ** 2).reshape(shape)
     # filters in the data's precision: float64 factors would silently promote a float32 problem to
     # complex128 / float64 here (twice the FFT time and memory)
-    spectrum *= gauss.astype(mirrored.dtype, copy=False)
-    lowpass = scipy.fft.irfftn(spectrum, s=domain, axes=axes, overwrite_x=True)
+    lowpass = filter_spectrum(mirrored, gauss.astype(mirrored.dtype, copy=False), axes, shape=domain)
     weight = 1.0
     for i, (n, p, o) in enumerate(zip(spatial, domain, offset)):
         shape = [1] * (d + 1)

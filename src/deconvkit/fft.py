@@ -35,6 +35,13 @@ __all__ = [
     "register_backend",
     "set_workers",
     "set_fft_engine",
+    "frequencies",
+    "to_spectrum",
+    "from_spectrum",
+    "power_spectrum",
+    "otf_abs2",
+    "filter_spectrum",
+    "periodic_component",
 ]
 
 
@@ -112,6 +119,109 @@ def otf2psf(otf, psf_shape=None) -> np.ndarray:
     kernel = scipy.fft.ifftn(otf, workers=_backends.current_workers()).real
     kernel = np.roll(kernel, [k // 2 for k in psf_shape], axis=tuple(range(otf.ndim)))
     return kernel[tuple(slice(0, k) for k in psf_shape)]
+
+
+def frequencies(n: int, real: bool = False) -> np.ndarray:
+    """DFT sample frequencies (cycles per sample) of an axis of length ``n``: ``scipy.fft.fftfreq``, or
+    ``rfftfreq`` with ``real=True`` (the last axis of a real-FFT spectrum)."""
+    return scipy.fft.rfftfreq(n) if real else scipy.fft.fftfreq(n)
+
+
+def to_spectrum(x, shape, backend=None):
+    """Real FFT over the trailing ``len(shape)`` axes through the array backend (zero-padding to ``shape``).
+
+    For operators defined by a spectrum that is not a PSF's OTF (e.g. the blind kernel update, where the
+    "PSF" is the latent image); a PSF's operator is :class:`deconvkit.operators.PeriodicConvolution`.
+    """
+    backend = get_backend(backend) if not isinstance(backend, NumpyBackend) else backend
+    return backend.rfftn(x, tuple(shape))
+
+
+def from_spectrum(spectrum, shape, backend=None, overwrite=False):
+    """Inverse of :func:`to_spectrum` (``overwrite=True`` lets it destroy a temporary ``spectrum``)."""
+    backend = get_backend(backend) if not isinstance(backend, NumpyBackend) else backend
+    return backend.irfftn(spectrum, tuple(shape), overwrite=overwrite)
+
+
+def _axes(x, axes):
+    return tuple(range(np.ndim(x))) if axes is None else tuple(axes)
+
+
+def power_spectrum(x, axes=None, real: bool = False) -> np.ndarray:
+    """``|DFT(x)|^2`` over ``axes`` (all by default): the full complex DFT, or the real-FFT half grid with
+    ``real=True``. Host arrays; no normalisation (divide by the pixel count for a periodogram)."""
+    x = np.asarray(x)
+    axes = _axes(x, axes)
+    workers = _backends.current_workers()
+    spectrum = scipy.fft.rfftn(x, axes=axes, workers=workers) if real else scipy.fft.fftn(x, axes=axes,
+                                                                                         workers=workers)
+    return np.abs(spectrum) ** 2
+
+
+def otf_abs2(psf, shape, real: bool = True) -> np.ndarray:
+    """``|H|^2`` of ``psf`` on the periodic grid of ``shape`` (real-FFT half grid unless ``real=False``)."""
+    return power_spectrum(psf_to_origin(np.asarray(psf), shape), real=real)
+
+
+def filter_spectrum(x, transfer, axes=None, *, real: bool = True, shape=None, divide: bool = False):
+    """Apply a Fourier-domain filter: ``IDFT(DFT(x) * transfer)`` over ``axes`` (all by default).
+
+    Parameters
+    ----------
+    x : ndarray
+        Host array.
+    transfer : ndarray
+        Transfer function broadcastable to the spectrum (the real-FFT half grid with ``real=True``, the
+        full grid otherwise), in the precision wanted: a float64 transfer promotes a float32 spectrum.
+    real : bool
+        Real FFT pair (real ``x``, real result). With ``False`` the full complex DFT is used and the real
+        part of the result returned (for transfer functions without the Hermitian symmetry).
+    shape : tuple of int, optional
+        Output sizes along ``axes`` for the real inverse (``x``'s sizes by default).
+    divide : bool
+        Divide the spectrum by ``transfer`` instead (an inverse filter; ``transfer`` must be non-zero,
+        ``inf`` entries zero those frequencies).
+    """
+    x = np.asarray(x)
+    axes = _axes(x, axes)
+    workers = _backends.current_workers()
+    if real:
+        spectrum = scipy.fft.rfftn(x, axes=axes, workers=workers)
+    else:
+        spectrum = scipy.fft.fftn(x, axes=axes, workers=workers)
+    # the spectrum is a temporary: filter it in place and let the inverse transform destroy it
+    if divide:
+        spectrum /= transfer
+    else:
+        spectrum *= transfer
+    if real:
+        shape = tuple(x.shape[a] for a in axes) if shape is None else tuple(shape)
+        return scipy.fft.irfftn(spectrum, s=shape, axes=axes, workers=workers, overwrite_x=True)
+    return scipy.fft.ifftn(spectrum, axes=axes, workers=workers, overwrite_x=True).real
+
+
+def periodic_component(image: np.ndarray) -> np.ndarray:
+    """Moisan's periodic + smooth decomposition of a 2-D image: the periodic part, without a jump across
+    the frame's edges.
+
+    Those jumps would add a bright cross to the spectrum; unlike a window, removing the smooth part (the
+    solution of a Poisson equation driven by the edge jumps, solved in the Fourier basis) does not smear
+    the spectrum's zeros.
+    """
+    image = np.asarray(image)
+    rows, cols = image.shape
+    boundary = np.zeros_like(image)
+    boundary[0, :] += image[-1, :] - image[0, :]
+    boundary[-1, :] -= image[-1, :] - image[0, :]
+    boundary[:, 0] += image[:, -1] - image[:, 0]
+    boundary[:, -1] -= image[:, -1] - image[:, 0]
+    q = np.arange(rows)[:, None]
+    r = np.arange(cols)[None, :]
+    denominator = 2 * np.cos(2 * np.pi * q / rows) + 2 * np.cos(2 * np.pi * r / cols) - 4
+    denominator[0, 0] = 1.0
+    smooth = scipy.fft.fft2(boundary, workers=_backends.current_workers()) / denominator
+    smooth[0, 0] = 0.0  # the smooth part has zero mean
+    return image - scipy.fft.ifft2(smooth, workers=_backends.current_workers()).real
 
 
 class OTFCache:

@@ -21,10 +21,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.fft
 import scipy.ndimage
 
-from ..fft import psf_to_origin
+from ..fft import filter_spectrum, frequencies, otf_abs2, periodic_component, power_spectrum
 from ..noise import estimate_noise
 
 __all__ = ["Spectrum", "estimate_motion", "estimate_defocus", "estimate_gaussian"]
@@ -39,27 +38,6 @@ def _tile_starts(length, tile):
         return [0]
     count = int(math.ceil((length - tile) / (tile / 2))) + 1
     return [int(round(i * (length - tile) / (count - 1))) for i in range(count)]
-
-
-def _periodic_component(image: np.ndarray) -> np.ndarray:
-    """Moisan's periodic + smooth decomposition: the periodic part has no jump across the frame's edges.
-
-    Those jumps would add a bright cross to the spectrum that looks like motion along the axes; unlike a
-    window, removing the smooth part does not smear the OTF's zeros.
-    """
-    rows, cols = image.shape
-    boundary = np.zeros_like(image)
-    boundary[0, :] += image[-1, :] - image[0, :]
-    boundary[-1, :] -= image[-1, :] - image[0, :]
-    boundary[:, 0] += image[:, -1] - image[:, 0]
-    boundary[:, -1] -= image[:, -1] - image[:, 0]
-    q = np.arange(rows)[:, None]
-    r = np.arange(cols)[None, :]
-    denominator = 2 * np.cos(2 * np.pi * q / rows) + 2 * np.cos(2 * np.pi * r / cols) - 4
-    denominator[0, 0] = 1.0
-    smooth = scipy.fft.fft2(boundary) / denominator
-    smooth[0, 0] = 0.0
-    return image - scipy.fft.ifft2(smooth).real
 
 
 class Spectrum:
@@ -85,8 +63,8 @@ class Spectrum:
         for top in _tile_starts(image.shape[0], n):
             for left in _tile_starts(image.shape[1], n):
                 tile = image[top:top + n, left:left + n]
-                periodic = _periodic_component(tile - tile.mean())
-                power += np.abs(scipy.fft.fft2(periodic)) ** 2
+                periodic = periodic_component(tile - tile.mean())  # no edge-jump cross in the spectrum
+                power += power_spectrum(periodic)
                 tiles += 1
         power /= tiles
         pixels = n * n
@@ -94,8 +72,8 @@ class Spectrum:
         self.log_power = np.log(power + noise_power)
         self.power = power
         self.noise_power = noise_power
-        fy = scipy.fft.fftfreq(n)[:, None]
-        fx = scipy.fft.fftfreq(n)[None, :]
+        fy = frequencies(n)[:, None]
+        fx = frequencies(n)[None, :]
         self.rho = np.hypot(fy, fx)
         self.ring = np.minimum((self.rho * n).round().astype(int), n)
         # use frequencies where the radially averaged power stands clearly above the noise floor
@@ -106,7 +84,7 @@ class Spectrum:
         self.band = (self.ring >= 3) & (self.ring <= max(limit, 8))
         self.band_limit = limit
         self.max_size = int(max_size)
-        lag = scipy.fft.fftfreq(n) * n  # the "frequencies" of a spectrum are spatial lags
+        lag = frequencies(n) * n  # the "frequencies" of a spectrum are spatial lags
         self._highpass_transfer = 1 - np.exp(-2 * (np.pi * 3.0 / n) ** 2 * (lag[:, None] ** 2 + lag[None, :] ** 2))
         self._rings = np.arange(2, n // 2 + 1)
         self._log_ring_power = np.log(self._radial_mean(power)[self._rings])
@@ -131,7 +109,7 @@ class Spectrum:
 
         A circular Gaussian high-pass (sigma 3 bins) over the frequency plane, applied by FFT.
         """
-        return scipy.fft.ifft2(scipy.fft.fft2(values) * self._highpass_transfer).real
+        return filter_spectrum(values, self._highpass_transfer, real=False)
 
     def radial_profile(self, values):
         return self._radial_mean(values)
@@ -143,10 +121,10 @@ class Spectrum:
         the ring mean of ``|K|^2``; the noise floor makes the model's zeros as shallow as the data's
         are at each frequency, so weak high frequencies do not dominate the fit.
         """
-        otf_abs2 = np.abs(scipy.fft.fft2(psf_to_origin(psf, (self.n, self.n)))) ** 2
+        transfer_abs2 = otf_abs2(psf, (self.n, self.n), real=False)
         signal = np.maximum(self._radial_mean(self.power) - self.noise_power, 1e-3 * self.noise_power)
-        sharp = signal / np.maximum(self._radial_mean(otf_abs2), 1e-12)
-        return np.log(otf_abs2 * sharp[self.ring] + self.noise_power)
+        sharp = signal / np.maximum(self._radial_mean(transfer_abs2), 1e-12)
+        return np.log(transfer_abs2 * sharp[self.ring] + self.noise_power)
 
     # --- fit scores ----------------------------------------------------------------------------------
     def anisotropic_score(self, psf):
@@ -163,8 +141,8 @@ class Spectrum:
         shallow as the data's, and the residual is a log-likelihood: smaller is a better PSF.
         Returns ``(rss, rss_of_no_blur)``.
         """
-        otf_abs2 = np.abs(scipy.fft.fft2(psf_to_origin(psf, (self.n, self.n)))) ** 2
-        kernel_power = self.radial_profile(otf_abs2)[self._rings]
+        transfer_abs2 = otf_abs2(psf, (self.n, self.n), real=False)
+        kernel_power = self.radial_profile(transfer_abs2)[self._rings]
         rss = _fit_power_law(self._log_ring_power, self._design[:, :terms], kernel_power, self._ring_noise)
         if self._rss_unblurred is None:
             self._rss_unblurred = _fit_power_law(self._log_ring_power, self._design[:, :terms],
@@ -219,7 +197,7 @@ def _stripe_angles(spectrum: Spectrum, count=2, separation=10.0):
     ``separation`` apart.
     """
     n = spectrum.n
-    lag = scipy.fft.fftfreq(n) * n
+    lag = frequencies(n) * n
     fy, fx = lag[:, None], lag[None, :]
     band = spectrum.band
     values = spectrum.detrended[band]

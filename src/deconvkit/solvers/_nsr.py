@@ -111,8 +111,8 @@ def wiener_nsr(problem, sigma=None):
     span = float(data.max() - data.min())
     floor = NOISE_FLOOR * max(span, 1e-12)
     sigma_eff = max(float(sigma), floor)
-    otf_abs2 = np.asarray(bk.to_numpy(bk.abs2(problem.blur.otf)), dtype=np.float64)
-    spectrum = bk.rfftn(problem.extended(), problem.domain)
+    otf_abs2 = np.asarray(bk.to_numpy(problem.blur.otf_abs2), dtype=np.float64)
+    spectrum = problem.blur.to_spectrum(problem.extended())
     pixels = float(np.prod(problem.domain))
     power = np.asarray(bk.to_numpy(bk.abs2(spectrum)), dtype=np.float64).mean(axis=0) / pixels
     grad_abs2 = np.asarray(bk.to_numpy(problem.gradient.transfer_abs2(np.float64)), dtype=np.float64)

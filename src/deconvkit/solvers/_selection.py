@@ -23,8 +23,8 @@ iterative ones are shortened on the crop):
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 
+from ..fft import filter_spectrum, otf_abs2
 from ._base import SOLVERS, Problem
 from .tv import TV_SHORT_ITERATIONS
 from ._splitting import saturation_weight
@@ -102,9 +102,7 @@ class SureCrop:
         cancels in every inner product below; M: the kept pixels)."""
         if self.eps is None:
             return r * self.keep
-        axes = tuple(range(1, r.ndim))
-        spectrum = scipy.fft.rfftn(r * self.keep, axes=axes)
-        return scipy.fft.irfftn(spectrum * np.sqrt(self._weight_abs2), s=r.shape[1:], axes=axes)
+        return filter_spectrum(r * self.keep, np.sqrt(self._weight_abs2), tuple(range(1, r.ndim)))
 
     def risk(self, solve):
         """SURE of ``solve``: a function ``solve(problem, fixed)`` returning ``(prediction, fixed)``, the
@@ -134,12 +132,8 @@ def _partial_inverse_abs2(psf, shape, eps):
     passes the signal and a low-pass elsewhere."""
     if eps is None:
         return None
-    psf = np.asarray(psf, dtype=np.float64)
-    padded = np.zeros(shape)
-    padded[tuple(slice(0, k) for k in psf.shape)] = psf
-    padded = np.roll(padded, [-(k // 2) for k in psf.shape], axis=tuple(range(len(shape))))
-    otf_abs2 = np.abs(scipy.fft.rfftn(padded)) ** 2
-    return otf_abs2 / (otf_abs2 + eps) ** 2
+    transfer_abs2 = otf_abs2(np.asarray(psf, dtype=np.float64), shape)
+    return transfer_abs2 / (transfer_abs2 + eps) ** 2
 
 
 def _predict(problem, x):
