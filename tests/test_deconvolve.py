@@ -3,25 +3,11 @@
 import numpy as np
 import pytest
 import scipy.signal
+from _helpers import gaussian_psf, smooth_scene
 
 import deconvkit
 from deconvkit import DeconvkitError
 from deconvkit.solvers import SOLVERS, available_methods
-
-
-def gaussian_psf(sigma, size):
-    r = np.arange(size) - size // 2
-    g = np.exp(-0.5 * (r / sigma) ** 2)
-    psf = np.outer(g, g)
-    return psf / psf.sum()
-
-
-def smooth_scene(rng, shape):
-    """A band-limited random scene (so that restoration errors are about the method, not aliasing)."""
-    from scipy.ndimage import gaussian_filter
-
-    scene = gaussian_filter(rng.random(shape), 1.0)
-    return (scene - scene.min()) / np.ptp(scene)
 
 
 @pytest.mark.parametrize("method", sorted(SOLVERS))

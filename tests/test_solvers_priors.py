@@ -4,6 +4,13 @@ import numpy as np
 import pytest
 import scipy.ndimage
 import scipy.optimize
+from _helpers import (
+    dense_circular_convolution,
+    dense_crop,
+    dense_gradient,
+    pdhg_tv,
+    tv_objective,
+)
 
 import deconvkit
 from deconvkit.boundaries import plan_domain
@@ -16,58 +23,14 @@ from deconvkit.solvers.tv import isotropic_shrink
 # independent dense references (built with scipy.ndimage / np.roll, not deconvkit's FFT layer)
 
 
-def dense_circular_convolution(psf, shape):
-    """Matrix of circular convolution with ``psf`` (centre k//2) on ``shape``, column by column."""
-    n = int(np.prod(shape))
-    matrix = np.empty((n, n))
-    for j in range(n):
-        e = np.zeros(n)
-        e[j] = 1.0
-        matrix[:, j] = scipy.ndimage.convolve(e.reshape(shape), psf, mode="wrap").ravel()
-    return matrix
 
 
-def dense_gradient(shape):
-    """Periodic forward differences along each axis, stacked: (ndim * n, n)."""
-    n = int(np.prod(shape))
-    blocks = []
-    eye = np.eye(n).reshape((n,) + tuple(shape))
-    for axis in range(len(shape)):
-        blocks.append((np.roll(eye, -1, axis=axis + 1) - eye).reshape(n, n).T)
-    return np.vstack(blocks)
 
 
-def dense_crop(domain, shape, offset):
-    n_in = int(np.prod(domain))
-    index = np.arange(n_in).reshape(domain)[tuple(slice(o, o + m) for o, m in zip(offset, shape))].ravel()
-    matrix = np.zeros((index.size, n_in))
-    matrix[np.arange(index.size), index] = 1.0
-    return matrix
 
 
-def tv_objective(A, D, y, lam, x, ndim):
-    g = (D @ x).reshape(ndim, -1)
-    return 0.5 * np.sum((A @ x - y) ** 2) + lam * np.sum(np.sqrt(np.sum(g**2, axis=0)))
 
 
-def pdhg_tv(A, D, y, lam, ndim, iterations=20000):
-    """Chambolle-Pock for ``min 1/2||Ax-y||^2 + lam * sum_pixels ||(Dx)_pixel||_2`` (dense, many steps)."""
-    n = A.shape[1]
-    norm = np.linalg.norm(D, 2)
-    tau = sigma = 0.99 / norm
-    solve = np.linalg.inv(np.eye(n) + tau * A.T @ A)
-    x = np.zeros(n)
-    x_bar = x.copy()
-    p = np.zeros(D.shape[0])
-    aty = A.T @ y
-    for _ in range(iterations):
-        p = (p + sigma * D @ x_bar).reshape(ndim, -1)
-        p = p / np.maximum(1.0, np.sqrt(np.sum(p**2, axis=0)) / lam)
-        p = p.ravel()
-        x_new = solve @ (x - tau * D.T @ p + tau * aty)
-        x_bar = 2 * x_new - x
-        x = x_new
-    return x
 
 
 # ----------------------------------------------------------------------------------------------------------
