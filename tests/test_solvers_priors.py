@@ -225,12 +225,6 @@ def test_rl_tv_one_step_matches_dey_formula(rng):
 # auto, dtypes, 3-D, colour, saturation
 
 
-@pytest.mark.parametrize("method", ["tv", "hyper_laplacian", "rl_tv", "auto"])
-def test_float32_in_float32_out(rng, method):
-    y = deconvkit.blur(rng.random((32, 32)), deconvkit.psf.gaussian(1.0), boundary="valid").astype(np.float32)
-    x = deconvkit.deconvolve(y, deconvkit.psf.gaussian(1.0), method=method, iterations=5)\
-        if method != "hyper_laplacian" else deconvkit.deconvolve(y, deconvkit.psf.gaussian(1.0), method=method)
-    assert x.dtype == np.float32 and x.shape == y.shape
 
 
 def test_auto_reports_its_choices(camera):
