@@ -7,14 +7,6 @@ from _helpers import gaussian_psf, smooth_scene
 import deconvkit
 
 
-def test_wiener_inverts_noiseless_periodic_blur(rng):
-    sharp = rng.random((64, 48))
-    psf = gaussian_psf(0.8, 7)
-    blurred = deconvkit.blur(sharp, psf, boundary="periodic")
-    restored = deconvkit.deconvolve(blurred, psf, method="wiener", nsr=0.0, boundary="periodic")
-    assert np.abs(restored - sharp).max() < 1e-6
-
-
 def test_tikhonov_matches_dense_least_squares_with_unknown_boundary(rng):
     """Minimiser of ||valid_conv(x) - y||^2 + lam ||grad x||^2 built densely with scipy.signal."""
     shape, psf = (9, 8), rng.random((3, 3))
