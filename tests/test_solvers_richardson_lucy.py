@@ -1,4 +1,4 @@
-"""Non-blind deconvolution: independent references (analytic, dense linear algebra, scikit-image)."""
+"""deconvkit.solvers.richardson_lucy against scikit-image and its own unaccelerated/undamped form."""
 
 import numpy as np
 import scipy.signal
@@ -43,19 +43,3 @@ def test_rl_damping_reduces_noise_amplification(rng):
     plain = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", iterations=150)
     damped = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", iterations=150, damping=3.0)
     assert np.linalg.norm(damped - truth) < np.linalg.norm(plain - truth)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
