@@ -1,65 +1,10 @@
-"""Sparse-gradient priors (TV, hyper-Laplacian, RL-TV) and ``method="auto"`` against independent references."""
+"""deconvkit.solvers.auto (``method="auto"``): choices, SURE against the true risk, constraints, 3-D, colour."""
 
 import numpy as np
 import pytest
 
 import deconvkit
 from deconvkit.solvers._base import Problem
-
-# ----------------------------------------------------------------------------------------------------------
-# independent dense references (built with scipy.ndimage / np.roll, not deconvkit's FFT layer)
-
-
-
-
-
-
-
-
-
-
-
-
-# ----------------------------------------------------------------------------------------------------------
-# proximal maps
-
-
-
-
-
-
-
-
-# ----------------------------------------------------------------------------------------------------------
-# TV deconvolution against a generic convex solver
-
-
-
-
-
-
-
-
-# ----------------------------------------------------------------------------------------------------------
-# hyper-Laplacian: monotone energy for half-quadratic splitting at a fixed penalty
-
-
-
-
-
-
-# ----------------------------------------------------------------------------------------------------------
-# RL-TV
-
-
-
-
-
-
-# ----------------------------------------------------------------------------------------------------------
-# auto, dtypes, 3-D, colour, saturation
-
-
 
 
 def test_auto_reports_its_choices(camera):
@@ -193,11 +138,3 @@ def test_colour_channels_share_parameters(camera):
     # each channel restored with the shared weight (and constraint) equals restoring it alone with them
     single = deconvkit.deconvolve(y[..., 1], psf, method="tv", lam=info["lam"], nonneg=info["nonneg"])
     assert np.allclose(x[..., 1], single, atol=1e-6)
-
-
-
-
-
-
-
-
