@@ -155,12 +155,13 @@ def tensor_device(obj):
     return None
 
 
-def staged_progress(progress, stage: str):
+def staged_progress(progress, stage: str, *, announce_only: bool = False):
     """A ``(done, total)`` callback that also names the ``stage`` to ``progress`` when it takes one.
 
     Long runs (blind deblurring of a photo) go through several stages, each with its own count; a
     callback with a ``stage`` keyword (the CLI's bar) shows which one is running, and a plain
-    ``progress(done, total)`` keeps working unchanged.
+    ``progress(done, total)`` keeps working unchanged. With ``announce_only`` (a stage that has no count
+    of its own) a plain callback is not called at all, so its counts stay one consistent sequence.
     """
     if progress is None:
         return lambda done, total: None
@@ -172,5 +173,5 @@ def staged_progress(progress, stage: str):
     except (TypeError, ValueError):  # builtins without a signature
         named = False
     if not named:
-        return progress
+        return (lambda done, total: None) if announce_only else progress
     return lambda done, total: progress(done, total, stage=stage)

@@ -315,7 +315,7 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
                     "general": general_info}
         else:
             if refine:  # only a free-form kernel needs it; a parametric PSF is exact when it fits
-                staged_progress(progress, "PSF: refinement")(0, 1)
+                staged_progress(progress, "PSF: refinement", announce_only=True)(0, 1)
                 general = _refine(grey, general)
                 general_info["refined"] = True
             psf = general
@@ -353,8 +353,10 @@ def deblur(image, *, psf_model="auto", psf_size=None, channel_axis=None, progres
         ``.image`` (same shape and dtype rule as :func:`deconvkit.deconvolve`), ``.psf``, ``.params``
         (``{"method": non-blind method used, "psf": estimate info, "deconvolve": non-blind info}``).
     """
+    from ..memory import check_fits  # the final solve is the peak: refuse before estimating anything
     from ..solvers import deconvolve
 
+    check_fits(image, (psf_size or 1,) * 2, params.get("method", "auto"), channel_axis=channel_axis)
     psf, psf_info = estimate_psf(image, model=psf_model, size=psf_size, channel_axis=channel_axis,
                                  progress=progress)
     params.setdefault("method", "auto")

@@ -117,6 +117,9 @@ def deconvolve(image, psf, method="auto", *, channel_axis=None, boundary=None, n
     """
     started = time.perf_counter()
     spec = get_solver(method)
+    from ..memory import check_fits  # refuse what would not fit before allocating anything
+
+    check_fits(image, psf, method, boundary, channel_axis)
     device = tensor_device(image)
     if device is not None:  # a torch tensor: solve on its device, hand back a tensor there
         if backend is None:

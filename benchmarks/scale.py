@@ -1,0 +1,247 @@
+"""Scale-out benchmarks for deconvkit.scale (results in docs/benchmarks_scale.md, exact commands there).
+
+``--overlap``
+    How much overlap each method needs: tiles with an overlap of ``factor`` PSF extents per side against
+    the whole-array :func:`deconvkit.deconvolve` with the same (explicit) parameters; the largest
+    difference more than two PSF extents away from the outer border, float32, 2-D and 3-D, two noise
+    levels. The smallest factor under 1e-4 in every case sets ``OVERLAP_FACTORS``.
+``--overhead``
+    Tiled (threads, memory-budget chunks) against the whole-array call on an input that fits in memory.
+``--stack``
+    A 3-D float32 stack at least 4x larger than the memory given to each worker of a
+    ``distributed.LocalCluster`` (``memory_limit``), Zarr in, Zarr out, with 1 and 2 workers: wall time,
+    throughput, peak RSS per worker (sampled by the workers' own memory monitor), bytes per voxel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+import scipy.ndimage
+
+import deconvkit
+from deconvkit.psf import gaussian
+
+TOLERANCE = 1e-4
+FACTORS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+
+
+def texture(shape, seed=0, smooth=1.0):
+    """A sharp random texture in [0, 1] (blobs and edges at several scales)."""
+    rng = np.random.default_rng(seed)
+    image = scipy.ndimage.gaussian_filter(rng.random(shape), smooth)
+    image += (scipy.ndimage.gaussian_filter(rng.random(shape), 4 * smooth) > 0.5) * 0.5
+    image -= image.min()
+    return (image / image.max()).astype(np.float32)
+
+
+def observed(shape, psf, noise, seed=0):
+    rng = np.random.default_rng(seed + 1)
+    blurred = deconvkit.blur(texture(shape, seed), psf)
+    return (blurred + noise * rng.standard_normal(shape)).astype(np.float32)
+
+
+def overlap_sweep(quick=False):
+    import dask.array as da
+
+    from deconvkit.scale import _map_tiles
+    from deconvkit.scale._params import decide_parameters
+    from deconvkit.scale._tiling import overlap_depth
+
+    cases = [("2-D 192x192, gaussian sigma 1.5", (192, 192), gaussian(1.5), (64, 64)),
+             ("2-D 288x288, gaussian sigma 3", (288, 288), gaussian(3.0), (96, 96)),
+             ("3-D 56x96x96, gaussian sigma 1", (56, 96, 96), gaussian(1.0, ndim=3), (28, 48, 48))]
+    noises = (0.01,) if quick else (0.01, 0.002)
+    methods = ("wiener", "richardson_lucy", "tv")
+    needed = {m: 0.0 for m in methods}
+    print(f"max |tiled - whole| more than 2 PSF extents from the outer border; overlap factors {FACTORS}")
+    for name, shape, psf, chunks in cases:
+        for noise in noises:
+            data = observed(shape, psf, noise)
+            lazy = da.from_array(data, chunks=chunks)
+            for method in methods:
+                tile_method, params, sigma, decided = decide_parameters(lazy, psf.astype(np.float32), method,
+                                                                        {}, None, None)
+                whole = deconvkit.deconvolve(data, psf, method=tile_method, boundary=decided["boundary"],
+                                             noise_sigma=sigma, **params)
+                band = tuple(2 * k for k in psf.shape)
+                inner = tuple(slice(b, n - b) for b, n in zip(band, shape))
+                errors = []
+                for factor in FACTORS:
+                    depth = tuple(min(d, n) for d, n in
+                                  zip(overlap_depth(tile_method, psf.shape, factor), shape))
+                    tiled = _map_tiles(lazy, depth, psf.astype(np.float32), tile_method, decided["boundary"],
+                                       sigma, decided["offset"], np.dtype(np.float32), params)
+                    tiled = tiled.compute(scheduler="synchronous")
+                    errors.append(float(np.abs(tiled - whole)[inner].max()))
+                ok = [f for f, e in zip(FACTORS, errors) if e < TOLERANCE]
+                first = ok[0] if ok and all(e < TOLERANCE for e in errors[FACTORS.index(ok[0]):]) else math.inf
+                needed[method] = max(needed[method], first)
+                shown = ", ".join(f"{e:.1e}" for e in errors)
+                extra = f" iterations={params.get('iterations')}" if "iterations" in params else ""
+                print(f"{name}, noise {noise}: {method:<16} [{shown}] -> factor {first}{extra}", flush=True)
+    print("smallest factor under 1e-4 in every case:", needed)
+    return needed
+
+
+def overhead(size=1024, method="tv", chunk=512):
+    """Whole-array vs tiled on an image that fits, both on one core (the synchronous scheduler), so the
+    difference is the tiling's own cost: the margins solved twice and the parameter decision on a sample.
+    The whole-array call solves the same problem (the tiles' explicit parameters)."""
+    from deconvkit import scale
+
+    psf = gaussian(2.0)
+    data = observed((size, size), psf, 0.01)
+    started = time.perf_counter()
+    lazy, info = scale.deconvolve(data, psf, method=method, chunks=(chunk, chunk), return_info=True,
+                                  scheduler="synchronous")
+    lazy.compute(scheduler="synchronous")
+    tiled_s = time.perf_counter() - started
+    # the same problem in memory: the parameters the tiles got (the tiled time includes deciding them)
+    started = time.perf_counter()
+    deconvkit.deconvolve(data, psf, method=info.method, boundary=info.boundary, noise_sigma=info.noise_sigma,
+                         **info.params)
+    whole_s = time.perf_counter() - started
+    extra = math.prod(min(chunk + 2 * d, size) for d in info.depth) / chunk**2 - 1
+    print(f"{method} {size}x{size}: whole {whole_s:.2f} s, tiled {tiled_s:.2f} s ({info.tiles} tiles of "
+          f"{info.chunks} + overlap {info.depth}; an interior tile solves {extra:+.0%} voxels), "
+          f"overhead {tiled_s / whole_s - 1:+.1%}", flush=True)
+    return whole_s, tiled_s
+
+
+def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=False, params=None):
+    """The stack benchmark. The nanny's pause/terminate thresholds are switched off: an idle worker
+    process (Python, NumPy, SciPy, Dask, zarr, deconvkit) already holds about 120 MB, more than the
+    data memory this benchmark gives it, and would be paused before its first tile. ``memory_limit``
+    is then what deconvkit.scale sizes the tiles from (60% of it), and the peak RSS *above the idle
+    worker's* is reported against it."""
+    import dask
+    import dask.array as da
+    import zarr
+    from distributed import Client, LocalCluster
+
+    from deconvkit import scale
+    from deconvkit.memory import parse_bytes
+
+    limit = parse_bytes(memory_limit)
+    psf = gaussian(0.5, ndim=3)
+    root = tempfile.mkdtemp(prefix="deconvkit-scale-bench-")
+    source = os.path.join(root, "input.zarr")
+    # written slab by slab: the stack is never whole in this process either
+    # input chunks smaller than the tiles: zarr decodes every chunk a tile's region touches, so chunks
+    # much larger than the tiles would cost more memory than the tiles themselves (docs/scale.md)
+    step = min(shape[0], 40)
+    z = zarr.open_array(source, mode="w", shape=shape, chunks=(step, 64, 64), dtype="float32")
+    rng = np.random.default_rng(0)
+    for start in range(0, shape[0], step):
+        stop = min(start + step, shape[0])
+        slab = texture((stop - start,) + tuple(shape[1:]), seed=start)
+        slab = scipy.ndimage.gaussian_filter(slab, 0.5)
+        z[start:stop] = slab + 0.01 * rng.standard_normal(slab.shape).astype(np.float32)
+    nbytes = math.prod(shape) * 4
+    print(f"stack {shape} float32 = {nbytes / 1e6:.0f} MB; worker memory_limit {limit / 1e6:.0f} MB "
+          f"({nbytes / limit:.1f}x); method {method} {params or ''}; PSF {psf.shape}", flush=True)
+    rows = []
+    quiet = {"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
+             "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": False}
+    for workers in workers_list:
+        output = os.path.join(root, f"output-{workers}.zarr")
+        with dask.config.set(quiet), LocalCluster(n_workers=workers, threads_per_worker=threads,
+                                                  memory_limit=limit, processes=True,
+                                                  dashboard_address=None) as cluster, Client(cluster) as client:
+            client.run(_warm_up)
+            baseline = client.run(_rss)
+            peaks = dict(baseline)
+            flag = {"stop": False}
+            import threading
+
+            def sample():
+                while not flag["stop"]:
+                    try:
+                        for address, rss in client.run(_rss).items():
+                            peaks[address] = max(peaks.get(address, 0), rss)
+                    except Exception:  # noqa: BLE001 - a sample lost at shutdown
+                        pass
+                    time.sleep(0.2)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            started = time.perf_counter()
+            done = []
+            _, info = scale.deconvolve(source, psf, method=method, output=output, scheduler=client,
+                                       return_info=True, progress=lambda d, t: done.append(d), **(params or {}))
+            elapsed = time.perf_counter() - started
+            flag["stop"] = True
+            sampler.join()
+        result = da.from_zarr(output)
+        assert result.shape == tuple(shape)
+        above = max(peaks[a] - baseline[a] for a in baseline)
+        total = max(peaks.values())
+        tile_voxels = math.prod(c + 2 * d for c, d in zip(info.chunks, info.depth))
+        row = {"workers": workers, "seconds": elapsed, "mvox_s": math.prod(shape) / elapsed / 1e6,
+               "peak_above_idle_mb": above / 1e6, "peak_rss_mb": total / 1e6, "tiles": info.tiles}
+        rows.append(row)
+        print(f"{workers} worker(s) x {threads} thread: {elapsed:.1f} s, {row['mvox_s']:.2f} Mvoxel/s; "
+              f"peak RSS per worker {total / 1e6:.0f} MB = idle {max(baseline.values()) / 1e6:.0f} MB + "
+              f"{above / 1e6:.0f} MB for data (limit {limit / 1e6:.0f} MB, tile budget "
+              f"{info.memory_budget / 1e6:.0f} MB); {info.tiles} tiles of {info.chunks} + overlap {info.depth}; "
+              f"data RSS / tile voxel (margin included) {above / tile_voxels:.0f} B; progress reported "
+              f"{len(done)}x", flush=True)
+    if len(rows) > 1:
+        fewest, most = min(rows, key=lambda r: r["workers"]), max(rows, key=lambda r: r["workers"])
+        print(f"{most['workers']} workers vs {fewest['workers']}: {fewest['seconds'] / most['seconds']:.2f}x")
+    if not keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return rows
+
+
+def _warm_up():
+    """Import and run once what a tile needs, so the idle baseline holds the libraries."""
+    import deconvkit.scale  # noqa: F401
+    from deconvkit.psf import gaussian as g
+
+    deconvkit.deconvolve(np.random.default_rng(0).random((16, 16, 16)).astype(np.float32), g(0.6, ndim=3),
+                         method="wiener", nsr=0.01)
+    return True
+
+
+def _rss():
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def main():
+    parser = argparse.ArgumentParser(description="deconvkit.scale benchmarks")
+    parser.add_argument("--overlap", action="store_true", help="overlap needed per method")
+    parser.add_argument("--quick", action="store_true", help="--overlap: one noise level")
+    parser.add_argument("--overhead", action="store_true", help="tiled vs whole-array on a fitting input")
+    parser.add_argument("--size", type=int, default=1024, help="--overhead: image side")
+    parser.add_argument("--chunk", type=int, default=512, help="--overhead: tile side (without overlap)")
+    parser.add_argument("--stack", action="store_true", help="larger-than-worker-memory stack, zarr to zarr")
+    parser.add_argument("--shape", default="40,1024,1024", help="--stack: Z,Y,X")
+    parser.add_argument("--memory-limit", default="40MB", help="--stack: memory_limit per worker")
+    parser.add_argument("--method", default="wiener", help="--stack / --overhead method")
+    parser.add_argument("--iterations", type=int, help="--stack: iterations of an iterative method")
+    parser.add_argument("--workers", default="1,2", help="--stack: worker counts to time")
+    args = parser.parse_args()
+    if not (args.overlap or args.overhead or args.stack):
+        parser.error("choose --overlap, --overhead and/or --stack")
+    if args.overlap:
+        overlap_sweep(args.quick)
+    if args.overhead:
+        overhead(args.size, args.method, args.chunk)
+    if args.stack:
+        stack(tuple(int(v) for v in args.shape.split(",")), args.memory_limit, args.method,
+              tuple(int(v) for v in args.workers.split(",")),
+              params={"iterations": args.iterations} if args.iterations else None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+"""Scale-out: arrays larger than memory, tiled with Dask, on threads, processes or a Dask cluster.
+
+:func:`deconvolve` and :func:`blur` take a dask array, a NumPy array, or the path of a Zarr store or a
+(OME-)TIFF file (opened lazily), and return a dask array, or write the result chunk by chunk into a Zarr
+store or TIFF file given as ``output=``. Each tile is solved by the in-memory
+:func:`deconvkit.deconvolve` with a margin of its neighbours' data (:func:`dask.array.map_overlap`), so
+results agree with the whole-array call away from the array's outer border (docs/scale.md states how
+closely, measured). Automatic parameters are decided once for the whole array
+(:mod:`deconvkit.scale._params`), tile sizes follow a memory budget (:mod:`deconvkit.scale._tiling`), and
+the graph runs on any Dask scheduler (:mod:`deconvkit.scale._compute`). :func:`run_batch` restores many
+files (``deconvkit batch``).
+
+Needs the ``dask`` extra: ``pip install 'deconvkit[dask]'`` (dask[array], distributed, zarr).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+from .._shared import DeconvkitError, check_psf, float_dtype, integer_scale
+
+try:
+    import dask
+    import dask.array  # noqa: F401
+except ImportError as _exc:  # pragma: no cover - depends on the install
+    raise ImportError("deconvkit.scale needs Dask: pip install 'deconvkit[dask]'") from _exc
+
+__all__ = ["deconvolve", "blur", "run_batch", "TiledResult"]
+
+
+def __getattr__(name):
+    if name == "run_batch":
+        from .batch import run_batch
+
+        return run_batch
+    raise AttributeError(f"module 'deconvkit.scale' has no attribute {name!r}")
+
+
+class TiledResult:
+    """What :func:`deconvolve` decided: ``method``/``params`` given to every tile, ``chunks``, ``depth``."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    def __repr__(self):
+        return "TiledResult(" + ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items()
+                                          if k != "sample_info") + ")"
+
+
+def _solve_tile(block, *, psf, method, strategy, noise_sigma, offset, work_dtype, params):
+    """One tile (with its margin) through the in-memory solver, with the decided parameters."""
+    from ..solvers import deconvolve as solve
+
+    data = block.astype(work_dtype, copy=False)
+    if offset:
+        data = data + work_dtype.type(offset)
+    restored = solve(data, psf, method=method, boundary=strategy, noise_sigma=noise_sigma, **params)
+    if offset:
+        restored -= work_dtype.type(offset)
+    return restored
+
+
+def _blur_tile(block, *, psf, mode, noise, entropy, work_dtype, block_info=None):
+    from ..forward import blur as blur_whole
+
+    blurred = blur_whole(block.astype(work_dtype, copy=False), psf, boundary=mode)
+    if noise:
+        index = tuple(block_info[0]["chunk-location"]) if block_info else (0,)
+        rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=index))
+        blurred = blurred + rng.normal(0.0, noise, blurred.shape).astype(work_dtype)
+    return blurred
+
+
+def _prepare(array, chunks):
+    from ._io import open_lazy
+
+    lazy, meta = open_lazy(array, chunks)
+    if lazy.dtype.kind in "iu":
+        # the integer input rule of deconvkit.deconvolve (divide by the dtype's maximum), with the dtype
+        # deconvkit.io.read_image gives a file (float32 up to 16 bits) and the one deconvolve gives an
+        # array (float64), so a tiled result has the dtype the in-memory call on the same input has
+        wide = lazy.dtype.itemsize > 2 or "path" not in meta
+        target = np.float64 if wide else np.float32
+        lazy = lazy.astype(target) / target(integer_scale(lazy.dtype))
+    return lazy, meta
+
+
+def deconvolve(array, psf, method="auto", *, memory_budget=None, chunks=None, output=None, progress=None,
+               scheduler=None, noise_sigma=None, boundary=None, overlap=None, overwrite=False,
+               return_info=False, **params):
+    """Deconvolve an array of any size tile by tile; the result matches :func:`deconvkit.deconvolve`.
+
+    Parameters
+    ----------
+    array : dask.array.Array, ndarray, or path
+        2-D or 3-D data. A path names a Zarr store (an OME-Zarr group's level ``"0"`` is used) or a TIFF
+        (first series, read region by region). Integers are divided by their dtype's maximum (the
+        integer input rule of :func:`deconvkit.deconvolve`): files become float32 as
+        :func:`deconvkit.io.read_image` reads them, arrays float64 as ``deconvolve`` makes them.
+    psf : ndarray
+        The PSF (as for :func:`deconvkit.deconvolve`).
+    method : str
+        Any registered method. ``"auto"`` is decided once (TV with its SURE-chosen weight on a central
+        sample) and the tiles solve that TV problem. Richardson-Lucy runs unaccelerated unless
+        ``accelerate=True`` is given: the Biggs-Andrews step is a global scalar, so accelerated tiles
+        would not agree with each other.
+    memory_budget : int or str, optional
+        Bytes for the tiles solved at once (``"4GB"`` accepted); default: 60% of the smallest worker's
+        ``memory_limit`` on a distributed cluster (shared by its threads), else available memory.
+    chunks : tuple of int, optional
+        Tile size without overlap (overrides the budget). A dask input keeps its chunks if neither is
+        given and they fit the budget.
+    output : path, optional
+        Write the result to this Zarr store (``.zarr``) or TIFF file (``.tif``) chunk by chunk and return
+        the path; otherwise a lazy dask array is returned.
+    progress : callable, optional
+        ``progress(done, total)`` after each finished tile (only when ``output`` is given: a lazy
+        result is computed by the caller).
+    scheduler : str or distributed.Client, optional
+        ``"threads"``, ``"processes"``, ``"synchronous"``, a ``Client`` or a ``tcp://host:port`` address;
+        default: the current default Client if there is one, else Dask's default.
+    noise_sigma : float, optional
+        Noise level; default: estimated once from the central sample.
+    boundary : str, optional
+        Boundary strategy of every tile; default: the method's own. Interior tiles see their margin as
+        an unknown continuation; the array's outer border is handled as the whole-array call does.
+    overlap : float or tuple of int, optional
+        Overlap per side: a multiple of the PSF extent (float) or pixels per axis; default: the measured
+        factor of :data:`deconvkit.scale._tiling.OVERLAP_FACTORS`.
+    overwrite : bool
+        Replace an existing ``output``.
+    return_info : bool
+        Also return a :class:`TiledResult` with the decisions.
+    **params
+        Method parameters, passed to every tile (with the decided ones).
+
+    Returns
+    -------
+    dask.array.Array or str
+        The lazy result (float32 for float32/16 input, float64 otherwise) or the ``output`` path.
+    """
+    from ..memory import parse_bytes
+    from ._compute import concurrency, resolve_client
+    from ._params import decide_parameters
+    from ._tiling import overlap_depth, plan_chunks
+
+    lazy, meta = _prepare(array, None)
+    dtype = float_dtype(lazy.dtype)
+    psf = check_psf(psf, lazy.ndim, dtype, lazy.shape)
+    if noise_sigma is not None and not noise_sigma >= 0:
+        raise DeconvkitError(f"noise_sigma must be >= 0, got {noise_sigma}")
+    if output is not None:
+        _check_output(output, overwrite)
+    client = resolve_client(scheduler)
+    tile_method, tile_params, sigma, decided = decide_parameters(lazy, psf, method, params, noise_sigma,
+                                                                 boundary)
+    strategy = decided["boundary"]
+    if overlap is None or isinstance(overlap, (int, float)) and not isinstance(overlap, bool):
+        depth = overlap_depth(tile_method, psf.shape, None if overlap is None else float(overlap))
+    else:
+        depth = tuple(int(d) for d in overlap)
+        if len(depth) != lazy.ndim or min(depth) < 0:
+            raise DeconvkitError(f"overlap must be a factor or {lazy.ndim} non-negative ints, got {overlap}")
+    depth = tuple(min(d, n) for d, n in zip(depth, lazy.shape))
+    workers, pool = concurrency(client, scheduler)
+    budget = parse_bytes(memory_budget) if memory_budget is not None else pool
+    if chunks is None:
+        if budget is None:
+            budget = 2 * 10**9  # no way to tell the memory: a conservative 2 GB pool
+        chunks = plan_chunks(lazy.shape, psf.shape, tile_method, depth, budget, workers, dtype.itemsize,
+                             strategy)
+    chunks = tuple(min(int(c), n) for c, n in zip(chunks, lazy.shape))
+    if min(chunks) < 1:
+        raise DeconvkitError(f"chunks must be positive, got {chunks}")
+    sizes = _chunk_sizes(lazy.shape, chunks, psf.shape)
+    if "path" in meta:
+        # re-open the file with the tiles as its chunks: each tile's read task reads just its region,
+        # where a rechunk would hold whole input chunks until every tile that needs them has run
+        lazy, meta = _prepare(meta["source"], sizes)
+    else:
+        lazy = lazy.rechunk(sizes)
+    result = _map_tiles(lazy, depth, psf, tile_method, strategy, sigma, decided["offset"], dtype, tile_params)
+    info = TiledResult(method=tile_method, params=tile_params, noise_sigma=sigma, boundary=strategy,
+                       chunks=chunks, depth=depth, tiles=result.npartitions, memory_budget=budget,
+                       concurrent_tiles=workers, offset=decided["offset"], sample_info=decided["sample_info"],
+                       spacing=meta.get("spacing"))
+    if output is None:
+        return (result, info) if return_info else result
+    _write(result, output, client, scheduler, progress, overwrite, meta.get("spacing"))
+    return (os.fspath(output), info) if return_info else os.fspath(output)
+
+
+def _chunk_sizes(shape, chunks, psf_shape):
+    """Regular chunks, with a remainder shorter than the PSF merged into the chunk before it (a sliver
+    tile would be smaller than its PSF; only that last task writes the Zarr chunks it spans)."""
+    sizes = []
+    for n, c, k in zip(shape, chunks, psf_shape):
+        axis = [c] * (n // c) + ([n % c] if n % c else [])
+        if len(axis) > 1 and axis[-1] < k:
+            axis[-2] += axis.pop()
+        sizes.append(tuple(axis))
+    return tuple(sizes)
+
+
+def _map_tiles(lazy, depth, psf, method, strategy, sigma, offset, dtype, params):
+    # a partial of a module-level function: picklable for processes and remote workers, and tokenised
+    # by value so the graph's names are deterministic
+    tile = functools.partial(_solve_tile, psf=psf, method=method, strategy=strategy, noise_sigma=sigma,
+                             offset=offset, work_dtype=dtype, params=params)
+    return lazy.map_overlap(tile, depth=depth, boundary="none", trim=True, dtype=dtype,
+                            meta=np.empty((0,) * lazy.ndim, dtype))
+
+
+def _check_output(output, overwrite):
+    from ._io import is_tiff_path
+
+    path = os.fspath(output)
+    if not (is_tiff_path(path) or path.rstrip("/\\").lower().endswith(".zarr")):
+        raise DeconvkitError(f"output {path} must be a Zarr store (.zarr) or a TIFF file (.tif, .tiff)")
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
+
+
+def _write(result, output, client, scheduler, progress, overwrite, spacing):
+    from ._compute import compute_tiles
+    from ._io import create_zarr, is_tiff_path, write_tiff, write_zarr_block
+
+    path = os.fspath(output)
+    if is_tiff_path(path):
+        # a TIFF is one sequential stream: slabs of tiles are computed in parallel, written in order
+        total = result.npartitions
+        per_slab = total // result.numblocks[0]
+
+        def slab_progress(done, slabs):
+            if progress is not None:
+                progress(done * per_slab, total)
+
+        if client is not None:
+            with _as_default(client):
+                write_tiff(path, result, overwrite=overwrite, spacing=spacing, progress_slab=slab_progress)
+        else:
+            with dask.config.set(scheduler=scheduler) if scheduler else _nullcontext():
+                write_tiff(path, result, overwrite=overwrite, spacing=spacing, progress_slab=slab_progress)
+        return
+    regular = tuple(c[0] for c in result.chunks)
+    create_zarr(path, result.shape, regular, result.dtype, overwrite=overwrite)
+    markers = result.map_blocks(write_zarr_block, path, dtype=np.uint8, chunks=(1,) * result.ndim,
+                                name=f"deconvkit-write-{dask.base.tokenize(result, path)}")
+    compute_tiles(markers, client, scheduler, progress)
+
+
+def _nullcontext():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _as_default(client):
+    return client.as_current()
+
+
+def blur(array, psf, *, boundary="reflect", noise=0.0, seed=None, chunks=None, output=None, progress=None,
+         scheduler=None, overwrite=False):
+    """The forward model of :func:`deconvkit.blur`, tiled: same values as the whole-array call.
+
+    ``boundary`` is "reflect", "zero" or "periodic" ("valid" changes the shape: crop the result instead).
+    Noise (``noise`` std, Gaussian) is drawn per tile from ``seed`` and the tile's index: reproducible
+    and independent of the scheduler, but not the same numbers as a whole-array call.
+    """
+    from ._compute import resolve_client
+
+    if boundary not in ("reflect", "zero", "periodic"):
+        raise DeconvkitError(f"deconvkit.scale.blur boundary must be 'reflect', 'zero' or 'periodic', got "
+                             f"{boundary!r}")
+    if not (np.isfinite(noise) and noise >= 0):
+        raise DeconvkitError(f"noise must be a finite value >= 0, got {noise}")
+    lazy, meta = _prepare(array, None)
+    dtype = float_dtype(lazy.dtype)
+    psf = check_psf(psf, lazy.ndim, dtype, lazy.shape)
+    if output is not None:
+        _check_output(output, overwrite)
+    if chunks is not None:
+        lazy = lazy.rechunk(tuple(min(int(c), n) for c, n in zip(chunks, lazy.shape)))
+    elif lazy.chunksize == lazy.shape and lazy.size > 2**24:
+        lazy = lazy.rechunk("auto")
+    depth = tuple(k for k in psf.shape)  # a full PSF extent: more than the k // 2 the blur reaches
+    entropy = np.random.SeedSequence(seed).entropy
+
+    # periodic: dask wraps the margin around, and the tile's own periodic blur only touches the margin;
+    # reflect/zero: the outer border is the tile's own border, handled as the whole-array call does
+    # noise is drawn on the margin too (harmless: it is cut away, every kept voxel gets one draw)
+    tile = functools.partial(_blur_tile, psf=psf, mode=boundary, noise=float(noise), entropy=entropy,
+                             work_dtype=dtype)
+    result = lazy.map_overlap(tile, depth=depth, boundary="periodic" if boundary == "periodic" else "none",
+                              trim=True, dtype=dtype, meta=np.empty((0,) * lazy.ndim, dtype))
+    if output is None:
+        return result
+    _write(result, output, resolve_client(scheduler), scheduler, progress, overwrite, meta.get("spacing"))
+    return os.fspath(output)

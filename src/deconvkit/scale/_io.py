@@ -1,0 +1,201 @@
+"""Lazy inputs and chunk-by-chunk outputs: Zarr stores and (OME-)TIFF files, never read whole.
+
+Every reader is a small picklable object that opens its file inside the task that reads a region, so
+the same graph runs on threads, processes and remote workers (an open file handle would not travel).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from .._shared import DeconvkitError
+
+__all__ = ["open_lazy", "is_tiff_path", "is_zarr_path", "write_zarr_block", "create_zarr", "write_tiff"]
+
+_TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".btf")
+
+
+def is_tiff_path(path) -> bool:
+    return str(path).lower().endswith(_TIFF_SUFFIXES)
+
+
+def is_zarr_path(path) -> bool:
+    text = str(path).rstrip("/\\").lower()
+    return text.endswith(".zarr") or (os.path.isdir(str(path)) and (
+        any(os.path.exists(os.path.join(str(path), name)) for name in (".zarray", "zarr.json", ".zgroup"))))
+
+
+class TiffRegionReader:
+    """``reader[index]`` reads one region of the first series of a TIFF through tifffile's Zarr view
+    (tiles and strips are decoded on demand; an uncompressed file is read with no decoding at all)."""
+
+    def __init__(self, path):
+        import tifffile
+
+        self.path = os.fspath(path)
+        try:
+            with tifffile.TiffFile(self.path) as tif:
+                series = tif.series[0]
+                self.shape = tuple(series.shape)
+                self.dtype = np.dtype(series.dtype)
+                self.axes = series.axes
+                self.spacing = _tiff_spacing(tif)
+        except (OSError, IndexError, ValueError, tifffile.TiffFileError) as exc:
+            raise DeconvkitError(f"cannot read {self.path} as TIFF: {exc}") from exc
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, index):
+        import tifffile
+        import zarr
+
+        store = tifffile.imread(self.path, aszarr=True, series=0, level=0)
+        try:
+            return np.asarray(zarr.open(store, mode="r")[index])
+        finally:
+            store.close()
+
+    def __reduce__(self):  # re-read the header on the worker rather than trusting a pickled copy
+        return (TiffRegionReader, (self.path,))
+
+
+def _tiff_spacing(tif) -> dict:
+    """Voxel spacing from ImageJ metadata (``spacing`` = z step) and the resolution tags (y, x)."""
+    spacing = {}
+    meta = tif.imagej_metadata or {}
+    if "spacing" in meta:
+        spacing["z"] = float(meta["spacing"])
+    page = tif.pages[0]
+    for axis, tag in (("x", "XResolution"), ("y", "YResolution")):
+        value = page.tags.get(tag)
+        if value is not None:
+            numerator, denominator = value.value
+            if numerator:
+                spacing[axis] = denominator / numerator
+    if meta.get("unit"):
+        spacing["unit"] = meta["unit"]
+    return spacing
+
+
+def open_lazy(source, chunks=None):
+    """``source`` (dask array, NumPy array, Zarr path, TIFF path) as a dask array and its metadata."""
+    import dask.array as da
+    from dask.base import tokenize
+
+    meta = {}
+    if isinstance(source, da.Array):
+        array = source
+    elif isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no such file or store: {path}")
+        if is_tiff_path(path):
+            reader = TiffRegionReader(path)
+            meta = {"spacing": reader.spacing, "axes": reader.axes, "path": path, "source": source}
+            array = da.from_array(reader, chunks=chunks or "auto", asarray=True, lock=False,
+                                  name=f"deconvkit-tiff-{tokenize(path, os.path.getmtime(path), chunks)}")
+            chunks = None
+        elif is_zarr_path(path):
+            import zarr
+
+            try:
+                node = zarr.open(path, mode="r")
+            except Exception as exc:
+                raise DeconvkitError(f"cannot open {path} as a Zarr store: {exc}") from exc
+            if not hasattr(node, "shape"):  # a group: OME-Zarr keeps full resolution in "0"
+                if "0" not in node:
+                    raise DeconvkitError(f"{path} is a Zarr group without an array '0' (OME-Zarr level 0)")
+                path = os.path.join(path, "0")
+            array = da.from_zarr(path, chunks=chunks) if chunks is not None else da.from_zarr(path)
+            chunks = None
+            meta = {"path": path, "source": source}
+        else:
+            raise DeconvkitError(f"cannot open {path} lazily: expected a .zarr store or a .tif/.tiff file")
+    elif isinstance(source, np.ndarray) or hasattr(source, "__array__"):
+        array = da.from_array(np.asarray(source), chunks=chunks or "auto")
+        chunks = None
+    else:
+        raise DeconvkitError(f"array must be a dask array, a NumPy array or a path, got {type(source).__name__}")
+    if array.ndim not in (2, 3):
+        raise DeconvkitError(f"deconvkit.scale handles 2-D and 3-D arrays, got shape {array.shape}")
+    if array.dtype.kind not in "biuf":
+        raise DeconvkitError(f"array must be real numeric, got dtype {array.dtype}")
+    if chunks is not None:
+        array = array.rechunk(chunks)
+    return array, meta
+
+
+# --- outputs ------------------------------------------------------------------------------------------
+
+def create_zarr(path, shape, chunks, dtype, overwrite=False):
+    """An empty Zarr array whose chunks are the dask chunks (each task then owns whole Zarr chunks, so
+    parallel writers never share one)."""
+    import zarr
+
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+    return zarr.open_array(path, mode="w", shape=tuple(shape), chunks=tuple(chunks), dtype=dtype)
+
+
+def write_zarr_block(block, path, block_info=None):
+    """Write one output block into its region of the Zarr array at ``path``; return a 1-voxel marker."""
+    import zarr
+
+    location = block_info[0]["array-location"]
+    region = tuple(slice(a, b) for a, b in location)
+    zarr.open_array(os.fspath(path), mode="r+")[region] = block
+    return np.ones((1,) * block.ndim, dtype=np.uint8)
+
+
+def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None):
+    """Write a dask array to a TIFF one slab of chunks (along the first axis) at a time, atomically.
+
+    A 3-D array becomes a multi-page (ImageJ hyperstack) TIFF; pages are produced slab by slab, so memory
+    holds one slab of the result (a 2-D array is assembled whole: use Zarr for 2-D beyond memory). ``progress_slab(done, total)`` is called after each slab.
+    """
+    import tifffile
+
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+    bounds = np.cumsum((0,) + array.chunks[0])
+    slabs = list(zip(bounds[:-1], bounds[1:]))
+
+    def pages():
+        for i, (a, b) in enumerate(slabs):
+            slab = np.asarray(array[a:b].compute())
+            if progress_slab is not None:
+                progress_slab(i + 1, len(slabs))
+            if array.ndim == 2:
+                yield slab
+            else:
+                yield from slab
+
+    kwargs = {}
+    spacing = spacing or {}
+    if "x" in spacing and "y" in spacing:
+        kwargs["resolution"] = (1.0 / spacing["x"], 1.0 / spacing["y"])
+    metadata = {"axes": "ZYX" if array.ndim == 3 else "YX"}
+    if "z" in spacing and array.ndim == 3:
+        metadata["spacing"] = spacing["z"]
+    if "unit" in spacing:
+        metadata["unit"] = spacing["unit"]
+    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp.tif")
+    os.close(handle)
+    try:
+        if array.ndim == 2:
+            # a single-page TIFF is written in one piece (ImageJ files are not tiled): a 2-D result
+            # larger than memory belongs in a Zarr store
+            tifffile.imwrite(tmp, np.concatenate(list(pages()), axis=0), imagej=True, metadata=metadata,
+                             **kwargs)
+        else:
+            tifffile.imwrite(tmp, pages(), shape=array.shape, dtype=array.dtype, imagej=True,
+                             metadata=metadata, **kwargs)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
