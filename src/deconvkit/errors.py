@@ -41,6 +41,7 @@ __all__ = [
     "OutputFolderError",
     "OutputIsFolderError",
     "OutputPermissionError",
+    "OutputWriteError",
     "EXIT_CODES",
 ]
 
@@ -104,6 +105,11 @@ class OutputFolderError(OutputError, FileNotFoundError):
 
 class OutputIsFolderError(OutputError, IsADirectoryError):
     """The output path is a folder (also an :class:`IsADirectoryError`)."""
+
+
+class OutputWriteError(OutputError, OSError):
+    """The operating system refused the write: disk full, file too large, I/O error (also an
+    :class:`OSError`). The partial file is removed and the destination left as it was."""
 
 
 class OutputPermissionError(OutputError, PermissionError):
