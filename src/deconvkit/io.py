@@ -391,14 +391,24 @@ def _read_pillow(path: str, fmt: str) -> tuple[np.ndarray, int | None, bool, str
     elif fmt == "jpeg":
         data, mode = _read_jpeg(path)
     else:
-        import imageio.v3 as iio
-
-        # imageio expands palettes (to RGBA when the palette has transparency) and bilevel images.
-        data = iio.imread(path, plugin="pillow")
+        data, mode = _read_png(path)
     channel_axis = -1 if data.ndim == 3 else None
     # PNG holds grey, grey+alpha, RGB or RGBA: two or four channels always mean alpha.
     alpha = fmt == "png" and data.ndim == 3 and data.shape[-1] in (2, 4)
     return data, channel_axis, alpha, mode
+
+
+def _read_png(path: str) -> tuple[np.ndarray, str]:
+    import imageio.v3 as iio
+    from PIL import Image
+
+    with Image.open(path) as opened:
+        if opened.mode in ("P", "PA"):
+            # Expand the palette ourselves: imageio drops a palette's transparency (tRNS), losing the alpha.
+            transparent = opened.mode == "PA" or "transparency" in opened.info
+            return np.asarray(opened.convert("RGBA" if transparent else "RGB")), "palette"
+    # imageio reads every other PNG mode (bilevel, 16-bit grey, LA, RGBA) with its bit depth kept.
+    return iio.imread(path, plugin="pillow"), ""
 
 
 def _read_jpeg(path: str) -> tuple[np.ndarray, str]:
@@ -557,8 +567,12 @@ def _check_shape(fmt: str, array: np.ndarray, path: str) -> None:
                 f"got shape {array.shape}; write stacks to .tif")
 
 
-def _encode(tmp: str, fmt: str, data: np.ndarray, channel_axis, alpha: bool = False) -> None:
-    """Encode ``data`` into the file ``tmp``, whose name has no image extension (so the format is explicit)."""
+def _encode(tmp: str, fmt: str, data: np.ndarray, channel_axis, alpha: bool | None = None) -> None:
+    """Encode ``data`` into the file ``tmp``, whose name has no image extension (so the format is explicit).
+
+    ``alpha``: the last channel is (True) or is not (False) alpha; ``None`` when unknown, where TIFF takes
+    tifffile's default (a fourth RGB channel is unassociated alpha, as in PNG).
+    """
     if fmt == "npy":
         with open(tmp, "wb") as handle:
             np.save(handle, data, allow_pickle=False)
@@ -570,7 +584,7 @@ def _encode(tmp: str, fmt: str, data: np.ndarray, channel_axis, alpha: bool = Fa
         if alpha and channel_axis is not None and data.ndim >= 3 and data.shape[-1] in (2, 4):
             kwargs["extrasamples"] = ("unassalpha",)
             colour = data.shape[-1] == 4
-        elif colour and data.shape[-1] == 4:
+        elif alpha is False and colour and data.shape[-1] == 4:
             kwargs["extrasamples"] = ("unspecified",)  # a fourth channel that was not alpha stays data
         if kwargs and not colour:  # grey+alpha: tell tifffile the last axis is samples
             kwargs["planarconfig"] = "contig"
@@ -685,7 +699,8 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
         channel_axis = like.channel_axis
     else:  # a last axis of 3 or 4 is colour; stacks have their image width last
         channel_axis = -1 if array.ndim in (3, 4) and array.shape[-1] in (3, 4) else None
-    alpha = bool(getattr(like, "alpha", False)) and same_shape
+    # Whether the last channel is alpha, when the source said (None: unknown, the encoder's default).
+    alpha = bool(like.alpha) if same_shape and isinstance(like, ImageInfo) else None
     _check_free_space(path, folder, fmt, data)
 
     remove_stale_temporaries(folder)
@@ -695,7 +710,7 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
         with _removed_on_signal(tmp):
             try:
                 # alpha only when set: _encode's four-argument form is what hooks and tests replace.
-                _encode(tmp, fmt, data, channel_axis, **({"alpha": True} if alpha else {}))
+                _encode(tmp, fmt, data, channel_axis, **({} if alpha is None else {"alpha": alpha}))
             except OSError as exc:
                 raise _output_os_error(path, exc) from exc
             except MemoryError:
