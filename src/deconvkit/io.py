@@ -38,8 +38,8 @@ import errno
 import math
 import os
 import re
+import secrets
 import signal
-import tempfile
 import threading
 import time
 import warnings
@@ -704,10 +704,12 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
     _check_free_space(path, folder, fmt, data)
 
     remove_stale_temporaries(folder)
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f"{_TEMP_PREFIX}{os.getpid()}-", suffix=_TEMP_SUFFIX)
-    os.close(handle)
-    try:
-        with _removed_on_signal(tmp):
+    tmp = _new_temporary_name(folder)
+    # The name is registered and the signal handler installed *before* the file exists, and the file is
+    # removed before the handler goes: a SIGTERM at any moment finds nothing of ours left behind.
+    with _removed_on_signal(tmp):
+        _create_exclusive(tmp, path)  # outside the try: if it fails, the name may be someone else's file
+        try:
             try:
                 # alpha only when set: _encode's four-argument form is what hooks and tests replace.
                 _encode(tmp, fmt, data, channel_axis, **({} if alpha is None else {"alpha": alpha}))
@@ -724,11 +726,24 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
                 raise OutputError(f"cannot write {path} as {fmt.upper()}: {_first_line(exc)}") from exc
             os.chmod(tmp, 0o666 & ~_UMASK)
             _move_into_place(tmp, path, overwrite)
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+
+def _new_temporary_name(folder: str) -> str:
+    return os.path.join(folder, f"{_TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{_TEMP_SUFFIX}")
+
+
+def _create_exclusive(tmp: str, path: str) -> None:
+    # O_EXCL: a name clash (a 1 in 2**32 chance) fails rather than sharing another writer's file.
+    try:
+        handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise _output_os_error(path, exc) from exc
+    os.close(handle)
 
 
 def _find_errno(exc: BaseException, codes) -> OSError | None:
@@ -748,6 +763,10 @@ def _output_os_error(path: str, exc: OSError) -> OutputError:
     if exc.errno == errno.EFBIG:
         return OutputWriteError(
             f"cannot write {path}: file too large for the file system or the process limit (nothing was written)")
+    if exc.errno is None and re.search(r"requested and \d+ written", str(exc)):
+        # NumPy reports a short write (disk full, file-size limit) without an errno.
+        return OutputWriteError(f"cannot write {path}: the write stopped short: no space left on the device "
+                                "or a file-size limit reached (nothing was written)")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return OutputPermissionError(f"cannot write {path}: {exc.strerror or exc}")
     return OutputWriteError(f"cannot write {path}: {exc.strerror or _first_line(exc)}")
