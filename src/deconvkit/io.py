@@ -3,7 +3,8 @@
 Conventions
 -----------
 * :func:`read_image` returns ``(array, info)``. Integer images are scaled to float in [0, 1] (signed integers
-  to [-1, 1]) by dividing by their *intensity scale* (:func:`intensity_scale`): the dtype's maximum for 8-bit
+  to [-1, 1], the most negative value of a full-range signed type one step below) by dividing by their
+  *intensity scale* (:func:`intensity_scale`): the dtype's maximum for 8-bit
   data, and for wider integers the smallest common sensor range that holds the data (8, 10, 12, 14, 16, 20,
   24, 32... bits), so 12-bit camera data in a uint16 or uint32 TIFF reads as [0, 1] like any other image,
   and int64 arrays (NumPy's default integer) keep their values. Float images are returned as float,
@@ -554,8 +555,10 @@ def _convert(array: np.ndarray, target: np.dtype, like=None) -> np.ndarray:
         raise OutputError(f"the image contains NaN or Inf values, which {target} cannot store; "
                           "write a float TIFF or clean the data first")
     scale = _target_scale(target, like)
-    low = -1.0 if info.min < 0 else 0.0
-    return np.rint(np.clip(values, low, 1.0) * scale).astype(target)
+    # Signed types: [-1, 1], and one step below for the most negative value (-128 of int8 reads as
+    # -128/127), so that full-range signed data round trips.
+    low = -(scale + 1.0) if info.min < 0 else 0.0
+    return np.clip(np.rint(values * scale), max(low, info.min), scale).astype(target)
 
 
 def _check_shape(fmt: str, array: np.ndarray, path: str) -> None:
