@@ -4,7 +4,6 @@ camera-shake-like kernel, and the public API behaves (errors, determinism, colou
 References are the true PSFs the images were blurred with (never earlier outputs of the estimator).
 """
 
-import json
 
 import numpy as np
 import pytest
@@ -238,21 +237,6 @@ def test_levin_real_capture_nearly_as_good_as_true_psf(levin_dir):
     blind = levin_score(deconvkit.deconvolve(blurred, psf, method="tikhonov"), sharp).ssd
     oracle = levin_score(deconvkit.deconvolve(blurred, truth, method="tikhonov"), sharp).ssd
     assert np.sqrt(blind / oracle) < 3.0
-
-
-def test_cli_estimate_writes_psf_and_json(tmp_path, capsys):
-    from deconvkit.cli import main
-
-    blurred = _blurred("coins", motion(13, 20), 0.005)
-    source = tmp_path / "blurred.npy"
-    np.save(source, blurred)
-    out = tmp_path / "psf.npy"
-    assert main(["estimate", str(source), "--model", "motion", "-o", str(out), "--json", "--quiet"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["model"] == "motion" and abs(report["length"] - 13) <= 1
-    written = np.load(out)
-    assert written.shape == tuple(report["shape"]) and abs(written.sum() - 1) < 1e-5
-    assert main(["estimate", str(tmp_path / "missing.png")]) == 2
 
 
 def test_residual_check_flags_wrong_psfs_but_not_the_true_one(shake_case):

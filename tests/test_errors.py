@@ -39,7 +39,7 @@ def test_exit_codes_are_distinct_per_kind_and_exported():
     kinds = [errors.InputError, errors.PSFError, errors.ResourceError, errors.OutputError]
     codes = [k.exit_code for k in kinds]
     assert len(set(codes)) == len(codes) and all(c not in (0, 1, 130) for c in codes)
-    assert errors.ParameterError.exit_code == errors.DeconvkitError.exit_code == 2  # argparse's usage code
+    assert errors.ParameterError.exit_code == errors.DeconvkitError.exit_code == 2  # the CLI's usage-error code
     assert errors.OutputExistsError.exit_code == errors.OutputError.exit_code
     assert errors.PSFNotFoundError.exit_code == errors.PSFError.exit_code
     assert errors.EXIT_CODES["OutputError"] == 6

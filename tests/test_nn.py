@@ -1,12 +1,7 @@
 """Tests for deconvkit.nn: upsampling blocks against independent references, model shapes, data, training
-and the train-segmentation CLI."""
+(the train-segmentation CLI is tested in test_cli_train_segmentation.py)."""
 
 from __future__ import annotations
-
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -70,24 +65,6 @@ def _randomise_batchnorm(module):
                 bn.running_var.uniform_(0.5, 2.0)
                 bn.weight.normal_()
                 bn.bias.normal_()
-
-
-# ---------------------------------------------------------------------------------------------- torch-free parts
-
-def test_import_deconvkit_and_the_cli_module_do_not_import_torch():
-    code = ("import argparse, sys, deconvkit, deconvkit.nn, deconvkit.nn.cli; "
-            "deconvkit.nn.cli.register(argparse.ArgumentParser().add_subparsers()); "
-            "assert 'torch' not in sys.modules, 'torch imported'")
-    subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_cli_without_torch_reports_how_to_install_it():
-    # Make `import torch` fail in a child process, as on an install without the extra.
-    code = ("import sys; sys.modules['torch'] = None; from deconvkit.cli import main; "
-            "sys.exit(main(['train-segmentation', '--epochs', '1']))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert "PyTorch is required: pip install 'deconvkit[torch]'" in proc.stderr
 
 
 # -------------------------------------------------------------------------------------------------- unpooling
@@ -337,34 +314,3 @@ def test_resumed_training_continues_exactly_like_an_uninterrupted_run(tmp_path):
         torch.testing.assert_close(resumed["model"].state_dict()[key], value, rtol=1e-4, atol=1e-5)
     with pytest.raises(DeconvkitError, match="cannot resume: seed=1"):
         train_segmentation(TrainConfig(epochs=3, seed=1, **config), out_dir=tmp_path / "b", resume=True)
-
-
-def _cli(*args, cwd=None):
-    env = dict(os.environ, OMP_NUM_THREADS="2")
-    return subprocess.run([sys.executable, "-m", "deconvkit", "train-segmentation", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env)
-
-
-def test_cli_trains_checkpoints_resumes_and_prints_json(tmp_path):
-    tiny = ["--preset", "tiny", "--image-size", "32", "--train-size", "4", "--val-size", "2", "--quiet",
-            "--json", "--out", str(tmp_path / "run")]
-    first = _cli("--synthetic", "--epochs", "1", *tiny)
-    assert first.returncode == 0, first.stderr
-    result = json.loads(first.stdout.strip().splitlines()[-1])
-    assert 0 <= result["miou"] <= 1 and result["epochs_run"] == 1
-    assert (tmp_path / "run" / "checkpoint.pt").is_file()
-    second = _cli("--synthetic", "--epochs", "2", "--resume", *tiny)
-    assert second.returncode == 0, second.stderr
-    resumed = json.loads(second.stdout.strip().splitlines()[-1])
-    assert resumed["epochs_run"] == 1 and len(resumed["history"]) == 2
-    assert resumed["history"][0] == result["history"][0]
-    missing = _cli("--resume", "--epochs", "1", "--out", str(tmp_path / "nothing"), "--quiet")
-    assert missing.returncode == 2 and "no checkpoint" in missing.stderr
-
-
-def test_cli_trains_on_a_voc_layout_directory(tmp_path):
-    _write_voc(tmp_path / "voc", [(40, 44), (48, 40), (40, 40)], num_classes=3)
-    proc = _cli("--data", str(tmp_path / "voc"), "--num-classes", "3", "--preset", "tiny", "--image-size", "32",
-                "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet")
-    assert proc.returncode == 0, proc.stderr
-    assert "held-out mIoU" in proc.stdout

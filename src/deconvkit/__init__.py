@@ -51,6 +51,6 @@ def __getattr__(name):
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(f".{module}", __name__), attr)
     if name in ("psf", "metrics", "io", "transposed", "nn", "operators", "fft", "testing", "solvers",
-                "blind", "noise", "scale", "backends", "errors"):
+                "blind", "noise", "backends", "boundaries", "forward", "cli", "errors"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'deconvkit' has no attribute {name!r}")

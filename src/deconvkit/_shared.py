@@ -1,7 +1,14 @@
-"""Shared validation, dtype policy and channel-axis handling.
+"""Shared validation, dtype policy, the integer-input rule and channel-axis handling.
 
 Every public function casts once at entry with :func:`float_dtype` and validates with the helpers here, so
 error messages name the parameter, the value and what is allowed, in one consistent wording.
+
+Integer input rule (:func:`as_float_image`, used by :func:`deconvkit.blur`, :func:`deconvkit.deconvolve`,
+:func:`deconvkit.estimate_psf` and so :func:`deconvkit.deblur`): an image given as an integer NumPy array
+is divided by its dtype's maximum (uint8 by 255, uint16 by 65535, int16 by 32767), so it is in the same
+[0, 1] scale as the floats :func:`deconvkit.io.read_image` returns and the parameter defaults (noise
+levels, weights) are meant for. The result is float64 in that scale; it is not converted back to integers.
+Float and boolean arrays, and Python sequences, are taken as the values they hold.
 """
 
 from __future__ import annotations
@@ -16,13 +23,16 @@ __all__ = [
     "DeconvkitError",
     "float_dtype",
     "as_float_array",
+    "as_float_image",
+    "integer_scale",
     "check_psf",
     "move_channels_first",
     "restore_channel_axis",
     "MAX_PIXELS",
 ]
 
-# A sanity cap for one image/stack (about 4 GiB of float32). Larger data goes through deconvkit.scale.
+# A sanity cap for one image/stack (about 4 GiB of float32): beyond it a whole-array FFT solve is not
+# what the user wants, and the error says so before any memory is allocated.
 MAX_PIXELS = 2**30
 
 # The same bound as deconvkit.psf.normalise applies to PSF files: measured PSFs carry small negative values
@@ -71,10 +81,34 @@ def as_float_array(array, name: str = "image", *, ndim: tuple[int, ...] | None =
     if array.size > MAX_PIXELS:
         raise MemoryLimitError(
             f"{name} has {array.size} elements, more than the in-memory limit {MAX_PIXELS}; "
-            "use deconvkit.scale for larger-than-memory data")
+            "split it into tiles (or a smaller region) and process them separately")
     out = array.astype(dtype or float_dtype(array.dtype), copy=False)
     if not np.isfinite(out).all():
         raise error(f"{name} contains NaN or Inf values")
+    return out
+
+
+def integer_scale(dtype) -> float:
+    """The divisor of the integer input rule: the dtype's maximum for integers, 1 otherwise.
+
+    >>> integer_scale(np.uint8), integer_scale(np.int16), integer_scale(np.float32), integer_scale(bool)
+    (255.0, 32767.0, 1.0, 1.0)
+    """
+    dtype = np.dtype(dtype)
+    return float(np.iinfo(dtype).max) if dtype.kind in "iu" else 1.0
+
+
+def as_float_image(image, name: str = "image", *, ndim: tuple[int, ...] | None = None) -> np.ndarray:
+    """:func:`as_float_array` for an image, with the integer input rule (see the module docstring).
+
+    >>> as_float_image(np.array([[0, 51, 255]], dtype=np.uint8))
+    array([[0. , 0.2, 1. ]])
+    """
+    scale = integer_scale(image.dtype) if isinstance(image, (np.ndarray, np.generic)) else 1.0
+    out = as_float_array(image, name, ndim=ndim)
+    if scale != 1.0:
+        # as_float_array made a fresh float64 array from the integers: dividing in place costs no copy
+        out /= scale
     return out
 
 

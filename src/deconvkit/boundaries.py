@@ -1,5 +1,22 @@
 """Boundary handling: real images are not periodic.
 
+One vocabulary names how the scene continues beyond the frame, for the forward model (:func:`deconvkit.blur`),
+the solvers (:func:`deconvkit.deconvolve`), the CLI and the docs (:func:`canonical_boundary`):
+
+``"valid"``
+    A camera: the frame is a window onto a larger scene. ``blur`` returns only the pixels the PSF fully
+    covers; ``deconvolve`` estimates the scene beyond the frame (strategy ``"unknown"`` below).
+``"reflect"``
+    The scene is mirrored at the frame. ``blur`` mirrors; ``deconvolve`` mirrors and tapers (``"pad"``).
+``"periodic"``
+    The scene wraps around, on both sides.
+``"zero"``
+    The scene is black beyond the frame (forward model only).
+
+The older names ``"unknown"`` (= ``"valid"``) and ``"pad"`` (= ``"reflect"``) are accepted everywhere as
+aliases. Internally the inverse side keeps its strategy names (:data:`STRATEGIES`, what the solvers'
+``boundary`` defaults and ``info["boundary"]`` say); ``info["boundary_model"]`` is the model name.
+
 Three strategies, chosen per solver (see ``docs/solvers.md``):
 
 ``"unknown"``
@@ -24,9 +41,52 @@ import scipy.fft
 from ._shared import DeconvkitError
 from .fft import fast_shape
 
-__all__ = ["STRATEGIES", "plan_domain", "smooth_extend"]
+__all__ = ["STRATEGIES", "plan_domain", "smooth_extend", "BLUR_BOUNDARIES", "DECONVOLVE_BOUNDARIES",
+           "ALIASES", "canonical_boundary", "boundary_strategy", "boundary_model"]
 
 STRATEGIES = ("unknown", "pad", "periodic")
+
+# --- the boundary vocabulary (the one place that maps names; forward model, deconvolve and CLI use it) ---
+# Model names each side implements, canonical first; the old inverse-side names stay accepted as aliases.
+BLUR_MODELS = ("reflect", "periodic", "zero", "valid")
+DECONVOLVE_MODELS = ("valid", "reflect", "periodic")
+ALIASES = {"unknown": "valid", "pad": "reflect"}
+# Every spelling each side accepts (what the CLI offers as choices).
+BLUR_BOUNDARIES = BLUR_MODELS
+DECONVOLVE_BOUNDARIES = DECONVOLVE_MODELS + tuple(ALIASES)
+# model name -> the inverse side's strategy (plan_domain, the solvers)
+_STRATEGY_OF = {"valid": "unknown", "reflect": "pad", "periodic": "periodic"}
+
+
+def _accepted(models) -> str:
+    aliases = ", ".join(f"{a!r} = {m!r}" for a, m in ALIASES.items() if m in models)
+    return ", ".join(repr(m) for m in models) + (f" (aliases: {aliases})" if aliases else "")
+
+
+def canonical_boundary(name, models=BLUR_MODELS) -> str:
+    """The canonical model name for ``name`` (an alias is resolved), checked against ``models``.
+
+    >>> canonical_boundary("unknown"), canonical_boundary("pad"), canonical_boundary("zero")
+    ('valid', 'reflect', 'zero')
+    """
+    canonical = ALIASES.get(name, name) if isinstance(name, str) else name
+    if canonical not in models:
+        raise DeconvkitError(f"boundary must be one of {_accepted(models)}, got {name!r}")
+    return canonical
+
+
+def boundary_strategy(name) -> str:
+    """The inverse side's strategy for a boundary name :func:`deconvkit.deconvolve` accepts.
+
+    >>> boundary_strategy("valid"), boundary_strategy("unknown"), boundary_strategy("reflect")
+    ('unknown', 'unknown', 'pad')
+    """
+    return _STRATEGY_OF[canonical_boundary(name, DECONVOLVE_MODELS)]
+
+
+def boundary_model(strategy: str) -> str:
+    """The model name of an inverse-side strategy (``"unknown"`` -> ``"valid"``, ``"pad"`` -> ``"reflect"``)."""
+    return canonical_boundary(strategy, DECONVOLVE_MODELS)
 
 
 def plan_domain(shape, psf_shape, strategy: str):

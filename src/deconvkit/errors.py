@@ -11,7 +11,7 @@ to its status in one place (``sys.exit(exc.exit_code)``) and scripts can tell th
 ======================  =====  ==================================================================
 class                   exit   meaning
 ======================  =====  ==================================================================
-DeconvkitError          2      any other refused request (also argparse's usage errors)
+DeconvkitError          2      any other refused request (also the CLI's usage errors)
 ParameterError          2      a numeric/choice parameter out of range or of the wrong type
 InputError              3      an input image missing, unreadable, corrupt, or unusable data
 PSFError                4      a PSF spec or file that is malformed or not a PSF

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._shared import DeconvkitError, as_float_array, check_psf, move_channels_first, restore_channel_axis
-from .operators import BOUNDARIES, convolution
+from ._shared import DeconvkitError, as_float_image, check_psf, move_channels_first, restore_channel_axis
+from .boundaries import canonical_boundary
+from .operators import convolution
 
 __all__ = ["blur"]
 
@@ -16,13 +17,15 @@ def blur(image, psf, *, boundary="reflect", noise=0.0, poisson=None, rng=None, c
     Parameters
     ----------
     image : ndarray
-        Sharp 2-D or 3-D image (optionally with channels on ``channel_axis``).
+        Sharp 2-D or 3-D image (optionally with channels on ``channel_axis``). An integer array is scaled
+        to [0, 1] by its dtype's maximum first (the integer input rule of :mod:`deconvkit._shared`).
     psf : ndarray
         PSF with the image's spatial dimensionality, centre at ``k // 2``; normalised to sum 1.
     boundary : {"reflect", "periodic", "zero", "valid"}
         How the scene continues beyond the frame: mirrored, wrapped, black, or ``"valid"`` — only the
         pixels the PSF fully covers are returned (shape ``n - k + 1``), which is what a camera records of a
-        larger scene.
+        larger scene. The inverse side's older names are accepted as aliases: ``"unknown"`` = ``"valid"``,
+        ``"pad"`` = ``"reflect"`` (see :mod:`deconvkit.boundaries`).
     noise : float
         Standard deviation of additive white Gaussian noise (image units).
     poisson : float, optional
@@ -36,11 +39,11 @@ def blur(image, psf, *, boundary="reflect", noise=0.0, poisson=None, rng=None, c
     Returns
     -------
     blurred : ndarray
-        Same dtype rule as :func:`deconvkit.deconvolve`; shape as ``image`` except for ``"valid"``.
+        Same dtype rule as :func:`deconvkit.deconvolve` (float64, in [0, 1] scale, for integer input);
+        shape as ``image`` except for ``"valid"``.
     """
-    image = as_float_array(image, "image", ndim=(2, 3) if channel_axis is None else (3, 4))
-    if boundary not in BOUNDARIES:
-        raise DeconvkitError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
+    image = as_float_image(image, "image", ndim=(2, 3) if channel_axis is None else (3, 4))
+    boundary = canonical_boundary(boundary)
     if not (np.isfinite(noise) and noise >= 0):
         raise DeconvkitError(f"noise must be a finite value >= 0, got {noise}")
     stack = move_channels_first(image, channel_axis)

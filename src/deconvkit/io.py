@@ -381,8 +381,8 @@ def _check_size(path: str, shape, count: int = 1) -> None:
     # Checked before decoding, so a huge file fails fast instead of exhausting memory.
     elements = math.prod(shape) * count
     if elements > MAX_PIXELS:
-        raise DeconvkitError(f"{path} holds {elements} values, more than the in-memory limit {MAX_PIXELS}; "
-                             "use deconvkit.scale for larger-than-memory data")
+        raise MemoryLimitError(f"{path} holds {elements} values, more than the in-memory limit {MAX_PIXELS}; "
+                               "crop or split it into tiles before reading")
 
 
 def _read_pillow(path: str, fmt: str) -> tuple[np.ndarray, int | None, bool, str]:

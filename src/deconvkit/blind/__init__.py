@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from .._shared import DeconvkitError, as_float_array, move_channels_first
+from .._shared import DeconvkitError, as_float_array, as_float_image, move_channels_first
 from ..noise import estimate_noise
 from ._general import centre_psf, estimate_general, refine_kernel
 from ._parametric import Spectrum, estimate_defocus, estimate_gaussian, estimate_motion
@@ -214,8 +214,9 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
     Parameters
     ----------
     image : ndarray
-        Blurred 2-D image, or colour with ``channel_axis``; float in about [0, 1] (integers are
-        rescaled by their type's maximum).
+        Blurred 2-D image, or colour with ``channel_axis``; float in about [0, 1]. Integer arrays are
+        scaled to [0, 1] by their dtype's maximum (the integer input rule of :mod:`deconvkit._shared`,
+        the same for :func:`deconvkit.deconvolve`, so :func:`deblur` estimates and restores in one scale).
     model : {"auto", "general", "motion", "defocus", "gaussian"}
         PSF model; ``"auto"`` picks one by evidence (see the module docstring).
     size : int, optional
@@ -256,10 +257,7 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
     started = time.perf_counter()
     if model not in MODELS:
         raise DeconvkitError(f"model must be one of {MODELS}, got {model!r}")
-    raw = np.asarray(image)
-    _, grey = _luminance(image, channel_axis)
-    if raw.dtype.kind in "ui":  # integer images: use their natural [0, 1] scale for the priors
-        grey = grey / float(np.iinfo(raw.dtype).max)
+    _, grey = _luminance(as_float_image(image), channel_axis)  # the integer input rule of _shared
     if size is None:
         size = default_psf_size(grey.shape)
     else:

@@ -1,8 +1,9 @@
 """Learnable upsampling ("deconvolution" in the deep-learning sense) in PyTorch.
 
 This subpackage needs the optional extra ``deconvkit[torch]``. Its names are loaded lazily, so that
-``import deconvkit.nn.cli`` (done by the ``deconvkit`` command dispatcher) works without PyTorch and only
-touching a layer or model imports torch.
+``import deconvkit.nn`` and ``deconvkit.nn.config`` (used by ``deconvkit train-segmentation``,
+:mod:`deconvkit.cli.train_segmentation`) work without PyTorch and only touching a layer or model imports
+torch.
 
 Building blocks (:mod:`deconvkit.nn.layers`)
     :class:`SwitchMaxPool2d` / :class:`SwitchMaxUnpool2d` (max pooling that returns its switches and the

@@ -149,6 +149,56 @@ def train_segmentation(config: TrainConfig, out_dir=None, resume: bool = False, 
         training loss per epoch), ``epochs_run`` (in this call), ``train_seconds``, ``parameters``,
         ``checkpoint`` (path or None) and the config.
     """
+    run = _set_up(config, out_dir, resume)
+    end_epoch = config.epochs if stop_after is None else min(config.epochs, run.start_epoch + int(stop_after))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=max(end_epoch - run.start_epoch, 0) * run.steps_per_epoch, disable=not progress,
+               desc=f"train {config.decoder}", unit="step", file=sys.stderr, leave=False)
+    start_time = time.perf_counter()
+    for epoch in range(run.start_epoch, end_epoch):
+        run.history.append(_train_epoch(run, epoch, bar))
+        if log is not None:
+            log(f"epoch {epoch + 1}/{config.epochs}: loss {run.history[-1]:.4f}")
+        if run.checkpoint_path is not None:
+            _save_checkpoint(run.checkpoint_path, {
+                "version": _CHECKPOINT_VERSION, "epoch": epoch + 1, "config": dataclasses.asdict(config),
+                "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+                "history": run.history})
+    bar.close()
+    train_seconds = time.perf_counter() - start_time
+    scores = evaluate(run.model, run.val_set, run.num_classes, run.device, config.batch_size)
+    return {**scores, "history": run.history, "epochs_run": max(end_epoch - run.start_epoch, 0),
+            "train_seconds": train_seconds, "parameters": sum(p.numel() for p in run.model.parameters()),
+            "checkpoint": None if run.checkpoint_path is None else str(run.checkpoint_path),
+            "config": dataclasses.asdict(config), "model": run.model}
+
+
+@dataclasses.dataclass
+class _Run:
+    """Everything one training run carries from epoch to epoch (built by :func:`_set_up`)."""
+
+    config: TrainConfig
+    device: torch.device
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: nn.Module
+    train_set: object
+    val_set: object
+    num_classes: int
+    steps_per_epoch: int
+    total_steps: int
+    history: list
+    start_epoch: int = 0
+    checkpoint_path: Path | None = None
+
+
+def _set_up(config: TrainConfig, out_dir, resume: bool) -> _Run:
+    """Data, model, optimiser and loss; restored from the checkpoint when resuming.
+
+    The order of the seeded steps (seed, data, model initialisation) is part of the reproducibility
+    promise: changing it changes every result.
+    """
     config.validate()
     if resume and out_dir is None:
         raise DeconvkitError("resume=True needs out_dir (the directory holding the checkpoint)")
@@ -158,66 +208,50 @@ def train_segmentation(config: TrainConfig, out_dir=None, resume: bool = False, 
     model = DeconvNet(num_classes, 3, decoder=config.decoder, preset=config.preset).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weight = _class_weights(train_set, num_classes).to(device) if config.balance_classes else None
-    loss_fn = nn.CrossEntropyLoss(weight=weight, ignore_index=IGNORE_INDEX)
-    history: list[float] = []
-    start_epoch = 0
-    checkpoint_path = None
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    run = _Run(config, device, model, optimizer, nn.CrossEntropyLoss(weight=weight, ignore_index=IGNORE_INDEX),
+               train_set, val_set, num_classes, steps_per_epoch,
+               # one-cycle cosine decay over the whole run; a function of the global step, so resuming keeps it
+               total_steps=max(config.epochs * steps_per_epoch, 1), history=[])
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        checkpoint_path = out_dir / CHECKPOINT_NAME
+        run.checkpoint_path = out_dir / CHECKPOINT_NAME
         if resume:
-            state = _load_checkpoint(checkpoint_path, config)
+            state = _load_checkpoint(run.checkpoint_path, config)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-            start_epoch = int(state["epoch"])
-            history = list(state["history"])
+            run.start_epoch = int(state["epoch"])
+            run.history = list(state["history"])
+    return run
 
-    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
-    # One-cycle cosine decay over the whole run; a function of the global step, so resuming keeps it.
-    total_steps = max(config.epochs * steps_per_epoch, 1)
 
-    def set_lr(step: int) -> None:
-        warmup = min(steps_per_epoch, total_steps // 10 + 1)
-        scale = (step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * step / total_steps))
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * scale
+def _learning_rate(run: _Run, step: int) -> float:
+    """Linear warm-up for about one epoch, then cosine decay to 0 at ``total_steps``."""
+    warmup = min(run.steps_per_epoch, run.total_steps // 10 + 1)
+    scale = (step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * step / run.total_steps))
+    return run.config.lr * scale
 
-    from tqdm.auto import tqdm
 
-    end_epoch = config.epochs if stop_after is None else min(config.epochs, start_epoch + int(stop_after))
-    bar = tqdm(total=max(end_epoch - start_epoch, 0) * steps_per_epoch, disable=not progress,
-               desc=f"train {config.decoder}", unit="step", file=sys.stderr, leave=False)
-    start_time = time.perf_counter()
-    for epoch in range(start_epoch, end_epoch):
-        model.train()
-        if hasattr(train_set, "set_epoch"):
-            train_set.set_epoch(epoch)
-        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=generator)
-        total_loss, count = 0.0, 0
-        for step, (images, labels) in enumerate(loader):
-            set_lr(epoch * steps_per_epoch + step)
-            images, labels = images.to(device), labels.to(device)
-            loss = loss_fn(model(images), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.item() * len(images)
-            count += len(images)
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
-        history.append(total_loss / count)
-        if log is not None:
-            log(f"epoch {epoch + 1}/{config.epochs}: loss {history[-1]:.4f}")
-        if checkpoint_path is not None:
-            _save_checkpoint(checkpoint_path, {
-                "version": _CHECKPOINT_VERSION, "epoch": epoch + 1, "config": dataclasses.asdict(config),
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history})
-    bar.close()
-    train_seconds = time.perf_counter() - start_time
-    scores = evaluate(model, val_set, num_classes, device, config.batch_size)
-    return {**scores, "history": history, "epochs_run": max(end_epoch - start_epoch, 0),
-            "train_seconds": train_seconds, "parameters": sum(p.numel() for p in model.parameters()),
-            "checkpoint": None if checkpoint_path is None else str(checkpoint_path),
-            "config": dataclasses.asdict(config), "model": model}
+def _train_epoch(run: _Run, epoch: int, bar) -> float:
+    """One pass over the training set in the seeded order of ``epoch``; returns the mean loss."""
+    run.model.train()
+    if hasattr(run.train_set, "set_epoch"):
+        run.train_set.set_epoch(epoch)
+    generator = torch.Generator().manual_seed(run.config.seed * 100_003 + epoch)
+    loader = DataLoader(run.train_set, batch_size=run.config.batch_size, shuffle=True, generator=generator)
+    total_loss, count = 0.0, 0
+    for step, (images, labels) in enumerate(loader):
+        lr = _learning_rate(run, epoch * run.steps_per_epoch + step)
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr
+        images, labels = images.to(run.device), labels.to(run.device)
+        loss = run.loss_fn(run.model(images), labels)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        total_loss += loss.item() * len(images)
+        count += len(images)
+        bar.update(1)
+        bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+    return total_loss / count

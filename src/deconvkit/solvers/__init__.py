@@ -1,7 +1,7 @@
 """Non-blind deconvolution: :func:`deconvolve` and the solver registry.
 
 Adding a solver means adding one module that calls :func:`register_solver` and importing it in
-``_SOLVER_MODULES`` below; :func:`deconvolve`, the CLI and the web app discover it from :data:`SOLVERS`.
+``_SOLVER_MODULES`` below; :func:`deconvolve` and the CLI discover it from :data:`SOLVERS`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,15 @@ import time
 
 import numpy as np
 
-from .._shared import (DeconvkitError, as_float_array, check_psf, move_channels_first,
-                       restore_channel_axis)
-from .._shared import tensor_device
+from .._shared import (
+    DeconvkitError,
+    as_float_image,
+    check_psf,
+    move_channels_first,
+    restore_channel_axis,
+    tensor_device,
+)
+from ..boundaries import boundary_model, boundary_strategy
 from ._base import SOLVERS, Problem, get_solver, register_solver
 
 __all__ = ["deconvolve", "available_methods", "register_solver", "SOLVERS", "Problem"]
@@ -39,8 +45,10 @@ def deconvolve(image, psf, method="auto", *, channel_axis=None, boundary=None, n
     Parameters
     ----------
     image : ndarray
-        Blurred 2-D or 3-D image, with an optional channel axis. Integer images are converted to float
-        without rescaling (pass floats in [0, 1] for the parameter defaults to be meaningful).
+        Blurred 2-D or 3-D image, with an optional channel axis. Integer arrays are scaled to [0, 1] by
+        their dtype's maximum (uint8 by 255, uint16 by 65535; the integer input rule of
+        :mod:`deconvkit._shared`, shared with :func:`blur` and :func:`estimate_psf`), so the parameter
+        defaults fit; the result is then float64 in that scale.
     psf : ndarray
         Point-spread function with the image's spatial dimensionality, centre at index ``k // 2``
         (convolution orientation). It is normalised to sum 1; it is shared by all channels.
@@ -50,15 +58,20 @@ def deconvolve(image, psf, method="auto", *, channel_axis=None, boundary=None, n
     channel_axis : int, optional
         Axis of colour channels. Channels share the PSF and the automatically chosen parameters (so no
         colour fringes) and are transformed together.
-    boundary : {"unknown", "pad", "periodic"}, optional
-        Boundary strategy; defaults to the solver's own (see :mod:`deconvkit.boundaries`).
+    boundary : {"valid", "reflect", "periodic"}, optional
+        How the scene continues beyond the frame, in :func:`blur`'s vocabulary: ``"valid"`` (a camera:
+        the scene beyond the frame is estimated), ``"reflect"`` (mirrored, then tapered) or
+        ``"periodic"``. The older names ``"unknown"`` (= ``"valid"``) and ``"pad"`` (= ``"reflect"``) are
+        accepted. Defaults to the solver's own (see :mod:`deconvkit.boundaries`).
     noise_sigma : float, optional
         Noise standard deviation if known; estimated from the image otherwise.
     clip : bool
         Clip the result to the input's value range. Off by default: nothing is clipped silently.
     return_info : bool
         Also return a dict of what was used: method, parameters (estimated ones included), noise estimate,
-        boundary strategy, iterations and time.
+        boundary (``"boundary"``: the solver's strategy name, ``"unknown"``, ``"pad"`` or ``"periodic"``, as
+        before; ``"boundary_model"``: the same as ``"valid"``, ``"reflect"`` or ``"periodic"``), iterations
+        and time.
     progress : callable, optional
         ``progress(done, total)`` called by iterative solvers.
     backend : str, optional
@@ -78,8 +91,8 @@ def deconvolve(image, psf, method="auto", *, channel_axis=None, boundary=None, n
     Notes
     -----
     The model is ``y = psf * x + n`` (convolution). Real images are not periodic; every method handles
-    the frame's boundary (see :mod:`deconvkit.boundaries`): ``"unknown"`` estimates the scene beyond the
-    frame (exact for a camera), ``"pad"`` mirrors and tapers for closed-form filters.
+    the frame's boundary (see :mod:`deconvkit.boundaries`): ``"valid"`` estimates the scene beyond the
+    frame (exact for a camera), ``"reflect"`` mirrors and tapers for closed-form filters.
 
     Examples
     --------
@@ -102,10 +115,10 @@ def deconvolve(image, psf, method="auto", *, channel_axis=None, boundary=None, n
         image = image.detach().cpu().numpy()
     if tensor_device(psf) is not None:
         psf = psf.detach().cpu().numpy()
-    image = as_float_array(image, "image", ndim=(2, 3) if channel_axis is None else (3, 4))
+    image = as_float_image(image, "image", ndim=(2, 3) if channel_axis is None else (3, 4))
     stack = move_channels_first(image, channel_axis)
     psf = check_psf(psf, stack.ndim - 1, image.dtype, stack.shape[1:])
-    strategy = boundary or spec.boundary
+    strategy = spec.boundary if boundary is None else boundary_strategy(boundary)
     if noise_sigma is not None and not noise_sigma >= 0:
         raise DeconvkitError(f"noise_sigma must be >= 0, got {noise_sigma}")
     problem = Problem(np.ascontiguousarray(stack), psf, strategy, backend=backend, noise_sigma=noise_sigma,
@@ -123,6 +136,7 @@ def deconvolve(image, psf, method="auto", *, channel_axis=None, boundary=None, n
         return restored
     info = {"method": info.pop("method", spec.name), **info}
     info.setdefault("boundary", problem.strategy)
+    info["boundary_model"] = boundary_model(info["boundary"])
     info["noise_sigma"] = problem.noise_sigma if problem._noise_sigma is not None else None
     info["time_s"] = time.perf_counter() - started
     return restored, info

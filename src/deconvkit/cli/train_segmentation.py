@@ -1,24 +1,25 @@
 """``deconvkit train-segmentation``: train a DeconvNet-style model and report mIoU on a held-out split.
 
-This module must import without PyTorch (the dispatcher registers every subcommand); torch is imported
-inside the handler.
+This module imports without PyTorch (discovery imports every subcommand); torch is imported in :func:`run`.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import math
 import sys
 
 from .._shared import DeconvkitError
-from .config import DECODERS, PRESETS, TrainConfig
+from ..nn.config import DECODERS, PRESETS, TrainConfig
+from ._common import emit_json
+
+COMMAND = "train-segmentation"
+HELP = "train a DeconvNet-style segmentation model (needs deconvkit[torch])"
 
 _DEFAULTS = TrainConfig()
 
 
 def _positive_int(text: str) -> int:
-    import argparse
-
     try:
         value = int(text)
     except ValueError:
@@ -28,15 +29,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train-segmentation",
-        help="train a DeconvNet-style segmentation model (needs deconvkit[torch])",
-        description="Train an encoder-decoder segmentation network whose decoder upsamples with switch "
-                    "unpooling + deconvolution (DeconvNet), a learned bilinear-initialised transposed "
-                    "convolution, resize-convolution, pixel shuffle, or fixed nearest / zero-fill "
-                    "upsampling. Checkpoints go to --out after every epoch; mIoU and pixel accuracy on "
-                    "the held-out split are printed at the end.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Train an encoder-decoder segmentation network whose decoder upsamples with switch "
+        "unpooling + deconvolution (DeconvNet), a learned bilinear-initialised transposed "
+        "convolution, resize-convolution, pixel shuffle, or fixed nearest / zero-fill "
+        "upsampling. Checkpoints go to --out after every epoch; mIoU and pixel accuracy on "
+        "the held-out split are printed at the end.")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data", metavar="DIR",
                         help="PASCAL-VOC-layout directory (JPEGImages/, SegmentationClass/, "
@@ -72,31 +71,26 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the scores as one JSON object on the last line of stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
-    parser.set_defaults(func=run)
 
 
-def run(args) -> int:
-    try:
-        import torch
-    except ImportError:
-        raise DeconvkitError("PyTorch is required: pip install 'deconvkit[torch]'") from None
-    from .train import train_segmentation
-
+def _config(args) -> TrainConfig:
     if not (math.isfinite(args.lr) and args.lr > 0):
         raise DeconvkitError(f"--lr must be a positive number, got {args.lr}")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    config = TrainConfig(decoder=args.decoder, preset=args.preset, epochs=args.epochs,
-                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
-                         data=args.data, num_classes=args.num_classes, image_size=args.image_size,
-                         train_size=args.train_size, val_size=args.val_size)
-    progress = not args.quiet and sys.stderr.isatty()
-    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    result = train_segmentation(config, out_dir=args.out, resume=args.resume, progress=progress, log=log)
-    result.pop("model")
-    if args.json:
-        print(json.dumps(result))
-        return 0
+    return TrainConfig(decoder=args.decoder, preset=args.preset, epochs=args.epochs,
+                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+                       data=args.data, num_classes=args.num_classes, image_size=args.image_size,
+                       train_size=args.train_size, val_size=args.val_size)
+
+
+def _class_names(config) -> tuple:
+    if config.data is None:
+        from ..nn.data import SYNTHETIC_CLASSES
+
+        return SYNTHETIC_CLASSES
+    return ()
+
+
+def _print_report(config: TrainConfig, result: dict) -> None:
     print(f"decoder {config.decoder}, preset {config.preset}, {result['parameters']} parameters, "
           f"{result['epochs_run']} epoch(s) in {result['train_seconds']:.1f} s")
     print(f"held-out mIoU {result['miou']:.4f}, pixel accuracy {result['pixel_accuracy']:.4f}")
@@ -105,12 +99,24 @@ def run(args) -> int:
         label = names[index] if index < len(names) else str(index)
         print(f"  IoU {label:>12}: " + ("n/a" if iou is None else f"{iou:.4f}"))
     print(f"checkpoint: {result['checkpoint']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import torch
+    except ImportError:
+        raise DeconvkitError("PyTorch is required: pip install 'deconvkit[torch]'") from None
+    from ..nn.train import train_segmentation
+
+    config = _config(args)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    progress = not args.quiet and sys.stderr.isatty()
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    result = train_segmentation(config, out_dir=args.out, resume=args.resume, progress=progress, log=log)
+    result.pop("model")
+    if args.json:
+        emit_json(result)
+    else:
+        _print_report(config, result)
     return 0
-
-
-def _class_names(config) -> tuple:
-    if config.data is None:
-        from .data import SYNTHETIC_CLASSES
-
-        return SYNTHETIC_CLASSES
-    return ()

@@ -1,4 +1,4 @@
-"""The restoration CLI end to end, through subprocesses (as a user runs it)."""
+"""`deconvkit deblur` (and `blur`, which makes its input) end to end, through subprocesses (as a user runs it)."""
 
 import json
 import os
@@ -113,28 +113,3 @@ def test_unknown_method_and_bad_setting(tmp_path, sharp_png):
     result = run("deblur", str(sharp_png), "-o", str(tmp_path / "o.png"), "--psf", "gaussian:sigma=1",
                  "--method", "wiener", "--set", "bogus=1")
     assert result.returncode == 2 and "unknown parameter" in result.stderr
-
-
-def test_demo_writes_images_and_table(tmp_path):
-    result = run("demo", "-o", str(tmp_path / "demo"), "--json", "--quiet")
-    assert result.returncode == 0, result.stderr
-    payload = json.loads(result.stdout.strip().splitlines()[-1])
-    names = {row["method"] for row in payload["results"]}
-    from deconvkit.solvers import available_methods
-
-    assert set(available_methods()) <= names
-    blurred = next(r for r in payload["results"] if r["method"] == "blurred input")
-    best = max(r["psnr"] for r in payload["results"])
-    assert best > blurred["psnr"] + 3
-    assert (tmp_path / "demo" / "comparison.png").exists()
-    again = run("demo", "-o", str(tmp_path / "demo"), "--quiet")
-    assert again.returncode == 2 and "--overwrite" in again.stderr
-
-
-def test_methods_lists_the_registry():
-    result = run("methods", "--json")
-    payload = json.loads(result.stdout)
-    from deconvkit.solvers import available_methods
-
-    assert set(payload["methods"]) == set(available_methods())
-    assert "motion" in payload["psf_models"]

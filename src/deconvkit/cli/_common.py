@@ -1,0 +1,201 @@
+"""Pieces every subcommand shares: the output-path check, JSON output, progress bars, ``--set`` parsing and
+the mapping of errors to exit codes.
+
+They live here, once, so that two subcommands cannot drift apart in what they accept or how they fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+
+import numpy as np
+
+from .._shared import DeconvkitError
+
+__all__ = ["check_outputs", "emit_json", "progress_bar", "parse_settings", "run_guarded", "write_psf",
+           "IMAGE_EXTENSIONS", "EXIT_ERROR", "EXIT_INTERRUPTED"]
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+# Errors a user can fix by changing the command line or the files; printed as one line, never a traceback.
+_USER_ERRORS = (DeconvkitError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError,
+                NotADirectoryError)
+
+
+def _image_extensions() -> tuple[str, ...]:
+    from ..io import FORMATS
+
+    return tuple(e for extensions in FORMATS.values() for e in extensions)
+
+
+IMAGE_EXTENSIONS = _image_extensions()
+
+
+# --- paths --------------------------------------------------------------------------------------------
+
+def _same_file(a: str, b: str) -> bool:
+    """Same file by resolved path, or (when both exist) by device and inode, which also catches hard links."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def check_outputs(inputs, outputs, overwrite: bool, *, extensions=IMAGE_EXTENSIONS) -> None:
+    """Fail before any work if an output could not be written, or would destroy something.
+
+    Parameters
+    ----------
+    inputs : iterable of path or None
+        Files the command reads; each must exist. ``None`` entries are skipped.
+    outputs : iterable of path or None
+        Files the command writes. ``None`` entries (options not given) are skipped. Each must differ from
+        every input and from every other output (by resolved path and by inode, so a hard link or a
+        symlink to the input is refused), sit in an existing, writable folder, have a supported extension,
+        not be a folder, and not exist unless ``overwrite``.
+    overwrite : bool
+        The command's ``--overwrite``.
+    extensions : tuple of str or None
+        Accepted file extensions (lower case, with the dot); ``None`` accepts any.
+
+    Raises
+    ------
+    FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError, DeconvkitError
+        With a message naming the path and what to do; the CLI prints it as one ``error:`` line (exit 2).
+    """
+    inputs = [os.fspath(p) for p in inputs if p is not None]
+    outputs = [os.fspath(p) for p in outputs if p is not None]
+    for source in inputs:
+        if not os.path.exists(source):
+            raise FileNotFoundError(f"input file {source} does not exist")
+    for index, output in enumerate(outputs):
+        for source in inputs:
+            if _same_file(source, output):
+                raise DeconvkitError(f"output {output} is the input file {source}; choose another output path")
+        for other in outputs[:index]:
+            if _same_file(other, output):
+                raise DeconvkitError(f"outputs {other} and {output} are the same file; choose distinct paths")
+        if extensions is not None and os.path.splitext(output)[1].lower() not in extensions:
+            raise DeconvkitError(f"cannot write {output}: unknown extension (supported: {', '.join(extensions)})")
+        folder = os.path.dirname(os.path.abspath(output))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"cannot write {output}: folder {folder} does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"cannot write {output}: folder {folder} is not writable")
+        if os.path.isdir(output):
+            raise IsADirectoryError(f"cannot write {output}: it is a folder")
+        if os.path.exists(output) and not overwrite:
+            raise FileExistsError(f"{output} already exists; pass --overwrite to replace it")
+
+
+# --- output -------------------------------------------------------------------------------------------
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)  # JSON has no NaN/Inf; a string keeps the output parseable
+    return value
+
+
+def emit_json(obj) -> None:
+    """Print ``obj`` as one line of JSON on stdout (keys sorted; NumPy values and NaN made JSON-safe)."""
+    print(json.dumps(_jsonable(obj), sort_keys=True))
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, quiet: bool):
+    """A tqdm bar on stderr when it is a terminal; yields a ``progress(done, total)`` callback or ``None``."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, unit="it", leave=False, file=sys.stderr)
+
+    def update(done, total):
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def write_psf(path, psf, *, overwrite=False) -> None:
+    """Write a PSF: as float32 to TIFF/NPY (exact), scaled to its peak as 16-bit PNG otherwise.
+
+    Either way :func:`deconvkit.psf.parse` reads it back normalised to sum 1.
+    """
+    from .. import io
+
+    path = os.fspath(path)
+    psf = np.asarray(psf, dtype=np.float64)
+    if path.lower().endswith((".tif", ".tiff", ".npy")):
+        io.write_image(path, psf, dtype="float32", overwrite=overwrite)
+    else:
+        io.write_image(path, psf / psf.max(), dtype="uint16" if path.lower().endswith(".png") else None,
+                       overwrite=overwrite)
+
+
+# --- options ------------------------------------------------------------------------------------------
+
+def parse_settings(pairs) -> dict:
+    """``["nsr=0.01", "accelerate=false"]`` (repeated ``--set``) -> ``{"nsr": 0.01, "accelerate": False}``."""
+    settings = {}
+    for pair in pairs or ():
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise DeconvkitError(f"--set expects key=value, got {pair!r}")
+        settings[key] = _convert_value(text.strip())
+    return settings
+
+
+def _convert_value(text: str):
+    lowered = text.lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+def run_guarded(func, args) -> int:
+    """Call ``func(args)`` and map what the user can fix to one ``error: ...`` line on stderr.
+
+    :class:`~deconvkit.DeconvkitError` and file errors exit 2, Ctrl-C exits 130; no traceback either way.
+    Anything else is a bug and keeps its traceback.
+    """
+    try:
+        return int(func(args) or 0)
+    except _USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,88 @@
+"""``deconvkit deblur``: restore a blurred image with a known PSF, or blind (PSF estimated) without ``--psf``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+from ._common import check_outputs, emit_json, parse_settings, progress_bar, write_psf
+
+COMMAND = "deblur"
+HELP = "restore a blurred image (known PSF, or blind without --psf)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # Methods, PSF models and boundary names come from their registries, never listed here.
+    from ..blind import MODELS
+    from ..boundaries import DECONVOLVE_BOUNDARIES
+    from ..solvers import available_methods
+
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.add_argument("input", help="blurred image (PNG, JPEG, TIFF, NPY)")
+    parser.add_argument("-o", "--output", required=True, help="restored image path")
+    parser.add_argument("--psf", help="PSF spec (motion:length=15,angle=30, defocus:radius=6, gaussian:sigma=2) "
+                                      "or PSF file; omit to estimate it (blind)")
+    parser.add_argument("--method", default="auto", choices=sorted(available_methods()), help="non-blind method")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="method parameter (repeatable)")
+    parser.add_argument("--boundary", choices=DECONVOLVE_BOUNDARIES,
+                        help="boundary model: valid (camera: the scene beyond the frame is estimated; alias "
+                             "unknown), reflect (mirror and taper; alias pad) or periodic (default: the "
+                             "method's own)")
+    parser.add_argument("--clip", action="store_true", help="clip the result to the input's range")
+    parser.add_argument("--dtype", default="same", choices=("same", "uint8", "uint16", "float32"),
+                        help="stored dtype of the output (default: the input's bit depth)")
+    parser.add_argument("--psf-model", default="auto", choices=MODELS, help="blind: PSF model to estimate")
+    parser.add_argument("--psf-size", type=int, help="blind: PSF size in pixels")
+    parser.add_argument("--save-psf", metavar="FILE", help="blind: write the estimated PSF")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--json", action="store_true", help="print the parameters used as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+
+
+def _psf_file(spec: str | None) -> str | None:
+    """The PSF argument when it names a file (then it is an input that no output may replace)."""
+    return spec if spec is not None and os.path.exists(spec) else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import io
+    from ..psf import parse
+    from ..solvers import deconvolve
+
+    save_psf = args.save_psf if not args.psf else None  # only a blind run has a PSF to save
+    check_outputs([args.input, _psf_file(args.psf)], [args.output, save_psf], args.overwrite)
+    settings = parse_settings(args.set)
+    image, info = io.read_image(args.input)
+    started = time.perf_counter()
+    with progress_bar("deblur", args.quiet) as progress:
+        if args.psf:
+            psf = parse(args.psf)
+            restored, used = deconvolve(image, psf, method=args.method, channel_axis=info.channel_axis,
+                                        boundary=args.boundary, clip=args.clip, return_info=True,
+                                        progress=progress, **settings)
+            estimated = None
+        else:
+            from ..blind import deblur
+
+            result = deblur(image, psf_model=args.psf_model, psf_size=args.psf_size,
+                            channel_axis=info.channel_axis, progress=progress, method=args.method, **settings)
+            restored, used, estimated = result.image, dict(result.params), result.psf
+            if args.clip:
+                restored = np.clip(restored, float(image.min()), float(image.max()))
+    if args.dtype == "same":
+        io.write_image(args.output, restored, like=info, overwrite=args.overwrite)
+    else:
+        io.write_image(args.output, restored, dtype=args.dtype, overwrite=args.overwrite)
+    if save_psf:
+        write_psf(save_psf, estimated, overwrite=args.overwrite)
+    if args.json:
+        emit_json({"input": args.input, "output": args.output, "psf": args.psf or "estimated",
+                   "shape": list(image.shape), "total_time_s": time.perf_counter() - started, **used})
+    elif not args.quiet:
+        chosen = used.get("method", args.method)
+        print(f"wrote {args.output} ({chosen}, {time.perf_counter() - started:.2f} s)", file=sys.stderr)
+    return 0
