@@ -41,7 +41,8 @@ class Spec:
     Attributes
     ----------
     name : str
-    kind : {"int", "float", "bool", "choice"}
+    kind : {"int", "float", "bool", "choice", "pair"}
+        ``pair``: two finite numbers in the range, the first below the second (``beta_range=1,256``).
     low, high : float or None
         Bounds (``None``: unbounded on that side); always finite numbers.
     low_inclusive, high_inclusive : bool
@@ -51,6 +52,8 @@ class Spec:
     allow_none : bool
         ``None`` (text ``auto`` or ``none``) means "let the method choose".
     help : str
+    words : tuple of str
+        Literal words also accepted (``saturation="auto"``, ``x0="observed"``), returned as spelled here.
     """
 
     name: str
@@ -62,9 +65,10 @@ class Spec:
     choices: tuple = field(default=())
     allow_none: bool = False
     help: str = ""
+    words: tuple = field(default=())
 
     def __post_init__(self):
-        if self.kind not in ("int", "float", "bool", "choice"):
+        if self.kind not in ("int", "float", "bool", "choice", "pair"):
             raise ValueError(f"unknown parameter kind {self.kind!r}")
         if self.kind == "choice" and not self.choices:
             raise ValueError("a choice parameter needs choices")
@@ -76,10 +80,15 @@ class Spec:
             text = "true or false (also 1 or 0)"
         elif self.kind == "choice":
             text = "one of " + ", ".join(self.choices)
+        elif self.kind == "pair":
+            text = "two finite numbers first,last with first < last, each" + self._range_words()
         else:
             noun = "an integer" if self.kind == "int" else "a finite number"
             text = noun + self._range_words()
-        return text + (", or auto" if self.allow_none else "")
+        extra = list(self.words)
+        if self.allow_none:
+            extra.append("auto" if "auto" not in extra else "none")
+        return text + "".join(f", or {word}" for word in extra)
 
     def _range_words(self) -> str:
         low, high = self.low, self.high
@@ -115,6 +124,12 @@ class Spec:
             if self.allow_none:
                 return None
             raise self._fail(value, "a value is required")
+        if self.words and isinstance(value, str):
+            for word in self.words:
+                if value.strip().lower() == word.lower():
+                    return word
+        if self.kind == "pair":
+            return self._check_pair(value)
         if self.kind == "bool":
             if isinstance(value, (bool, np.bool_)):
                 return bool(value)
@@ -147,16 +162,40 @@ class Spec:
             raise self._fail(value, "out of range")
         return number
 
+    def _check_pair(self, value):
+        if isinstance(value, str) or not hasattr(value, "__len__") or len(value) != 2:
+            raise self._fail(value, "not two numbers")
+        element = Spec(self.name, "float", self.low, self.high, self.low_inclusive, self.high_inclusive)
+        try:
+            first, last = (element.check(v) for v in value)
+        except ParameterError:
+            raise self._fail(value, "out of range or not finite") from None
+        if not first < last:
+            raise self._fail(value, "first must be below last")
+        return (first, last)
+
     def parse(self, text: str):
         """Parse a CLI text (``--set name=text``) into a checked value; the same rules as :meth:`check`."""
         if not isinstance(text, str):
             return self.check(text)
         raw = text.strip()
         lowered = raw.lower()
+        if self.words and lowered in (w.lower() for w in self.words):
+            return self.check(raw)
         if self.allow_none and lowered in ("auto", "none"):
             return None
         if not raw:
             raise self._fail(repr(text), "empty")
+        if self.kind == "pair":
+            parts = [p.strip() for p in raw.strip("()[] ").split(",")]
+            if len(parts) != 2:
+                raise self._fail(raw, "not two numbers")
+            element = Spec(self.name, "float", self.low, self.high, self.low_inclusive, self.high_inclusive)
+            try:
+                values = tuple(element.parse(p) for p in parts)
+            except ParameterError:
+                raise self._fail(raw, "out of range or not finite") from None
+            return self._check_pair(values)
         if self.kind == "bool":
             if lowered in _TRUE:
                 return True
