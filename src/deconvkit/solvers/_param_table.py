@@ -23,7 +23,7 @@ __all__ = ["PARAMS", "validate", "RESERVED"]
 
 # Keywords deconvolve() / deblur() take themselves: `--set` must not pass them a second time.
 RESERVED = ("method", "channel_axis", "boundary", "return_info", "psf_model", "psf_size", "progress", "clip",
-            "backend", "psf", "image", "noise_sigma_given")
+            "backend", "psf", "image")
 
 _ITERATIONS = integer("iterations", 1, MAX_ITERATIONS, allow_none=True)
 _WEIGHT = real("lam", 0, 1e6, low_inclusive=False, allow_none=True)
@@ -94,7 +94,7 @@ def validate(method: str, params: dict, *, texts: bool = False) -> dict:
             raise ParameterError(f"{key} is an argument of its own, not a parameter of method {method!r}; "
                                  f"pass it as {key}=... (CLI: --{key.replace('_', '-')})")
         if key not in table:
-            raise ParameterError(f"method {method!r} has no parameter {key!r}; known: {', '.join(sorted(table))}")
+            raise ParameterError(f"unknown parameter {key!r} for method {method!r}; known: {', '.join(sorted(table))}")
         spec = table[key]
         checked[key] = spec.parse(value) if texts and isinstance(value, str) else spec.check(value)
     work = _WORK.get(method)
