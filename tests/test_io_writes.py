@@ -199,6 +199,11 @@ def test_write_image_cleans_the_folder_first(tmp_path):
     os.utime(stale, (time.time() - 60,) * 2)
     io.write_image(tmp_path / "a.npy", np.zeros(3))
     assert os.listdir(tmp_path) == ["a.npy"]
+    # Once per process and folder: a later leftover (another run killed meanwhile) waits for the next process.
+    stale.write_bytes(b"partial")
+    os.utime(stale, (time.time() - 60,) * 2)
+    io.write_image(tmp_path / "b.npy", np.zeros(3))
+    assert sorted(os.listdir(tmp_path)) == [stale.name, "a.npy", "b.npy"]
 
 
 def test_signal_handler_removes_live_temporaries_and_restores_handlers(tmp_path):

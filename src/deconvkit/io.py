@@ -682,7 +682,7 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
     OpenCV (Pillow has no such mode). The data is encoded into a short hidden temporary file next to
     ``path`` and renamed over it only when complete; on any error, Ctrl-C, SIGTERM or SIGHUP the temporary
     file is removed and ``path`` is left as it was. Temporary files of killed runs (SIGKILL) are removed by
-    the next write into the folder (:func:`remove_stale_temporaries`).
+    the next process's first write into the folder (:func:`remove_stale_temporaries`).
     """
     path = check_output_path(path, overwrite=overwrite)
     fmt = _format_from_extension(path)
@@ -706,7 +706,11 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
     alpha = bool(like.alpha) if same_shape and isinstance(like, ImageInfo) else None
     _check_free_space(path, folder, fmt, data)
 
-    remove_stale_temporaries(folder)
+    # Leftovers of killed runs predate this process: cleaning each folder once per process is enough, and
+    # keeps a batch writing thousands of files into one folder from rescanning it for every file.
+    if folder not in _CLEANED_FOLDERS:
+        remove_stale_temporaries(folder)
+        _CLEANED_FOLDERS.add(folder)
     tmp = _new_temporary_name(folder)
     # The name is registered and the signal handler installed *before* the file exists, and the file is
     # removed before the handler goes: a SIGTERM at any moment finds nothing of ours left behind.
@@ -824,6 +828,7 @@ DEAD_WRITER_GRACE_S = 10.0
 STALE_AFTER_S = 24 * 3600.0
 
 _LIVE_TEMPORARIES: set[str] = set()
+_CLEANED_FOLDERS: set[str] = set()
 _LIVE_LOCK = threading.Lock()
 _HANDLED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 _PREVIOUS_HANDLERS: dict[int, object] = {}
@@ -845,7 +850,8 @@ def remove_stale_temporaries(folder, *, now: float | None = None) -> list[str]:
 
     A file ``.deconvkit-PID-XXXXXXXX.tmp`` is removed when process PID is gone and the file has not changed
     for :data:`DEAD_WRITER_GRACE_S` seconds, or when it has not changed for :data:`STALE_AFTER_S` (a day).
-    Files of live writers are left alone. :func:`write_image` calls this before each write.
+    Files of live writers are left alone. :func:`write_image` calls this before its first write into a
+    folder (once per process and folder).
     """
     now = time.time() if now is None else now
     removed = []
