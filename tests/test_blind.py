@@ -251,3 +251,31 @@ def test_residual_check_flags_wrong_psfs_but_not_the_true_one(shake_case):
     assert _residual_ratio(blurred, truth, noise) < _RESIDUAL_LIMIT
     for wrong in (motion(15, 0), gaussian(2.0)):
         assert _residual_ratio(blurred, wrong, noise) > 3 * _RESIDUAL_LIMIT
+
+
+def test_general_estimator_uses_the_configured_fft_workers(monkeypatch):
+    import scipy.fft
+
+    import deconvkit.backends as backends
+    from deconvkit.blind._general import estimate_general
+    from deconvkit.psf import motion
+
+    rng = np.random.default_rng(0)
+    sharp = scipy.ndimage.gaussian_filter(rng.random((72, 72)), 1.0)
+    blurred = deconvkit.blur(sharp, motion(5, 20), boundary="valid")
+    with backends.config(workers=1):
+        one, _ = estimate_general(blurred, 7)
+    seen = []
+    for name in ("rfftn", "irfftn"):
+        original = getattr(scipy.fft, name)
+
+        def recording(*args, _original=original, **kwargs):
+            seen.append(kwargs.get("workers"))
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(scipy.fft, name, recording)
+    with backends.config(workers=2, fft="scipy"):
+        two, _ = estimate_general(blurred, 7)
+    # every transform of the estimator's loops runs on the configured 2 threads; the only calls without
+    # ``workers`` are boundaries.smooth_extend's (once per pyramid level, not yet on the backend)
+    assert seen.count(2) > 10 * seen.count(None) and set(seen) <= {2, None}
+    np.testing.assert_array_equal(one, two)  # threads split independent 1-D transforms: same bits

@@ -143,13 +143,10 @@ _FALLBACKS = ({"dark": 4e-3}, {"dark": 1e-3})
 # residual power is <= 0.65 sigma^2 for every good estimate and >= 0.76 sigma^2 for the three failures.
 _RESIDUAL_LIMIT = 0.7
 # The final non-blind pass multiplies the calibrated TV weight by this factor: an estimated PSF's error
-# acts on the restoration as extra, image-shaped noise that the sensor-noise estimate does not see.
-# Measured on synthetic camera shake of images disjoint from the Levin captures
-# (``python benchmarks/blind_calibrate.py``, 17 cases): mean PSNR 28.32 / 28.44 / 28.48 / 28.48 / 28.45 dB
-# at 1 / 1.5 / 2 / 3 / 4x; 2.5 sits in the flat optimum. Re-measured with the kernel refinement on (20
-# cases): 28.84 / 29.11 / 29.23 / 29.28 / 29.30 / 29.30 dB at 1 / 1.5 / 2 / 2.5 / 3 / 4x, so it stays within
-# 0.02 dB of the best. SURE cannot choose it: it scores the fit to the
-# data assuming the PSF is exact, so with an estimated PSF it prefers the smallest weight.
+# acts on the restoration as extra, image-shaped noise that the sensor-noise estimate does not see. 2.5
+# lies in the flat optimum of the mean PSNR on synthetic camera shake of images disjoint from the Levin
+# captures (``python benchmarks/blind_calibrate.py``; the measured table is in docs/blind.md). SURE cannot
+# choose it: it scores the fit assuming the PSF is exact, so with an estimated PSF it prefers the smallest.
 BLIND_LAM_SCALE = 2.5
 
 

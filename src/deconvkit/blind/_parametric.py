@@ -9,10 +9,11 @@ after removing the radial trend is dominated by the OTF's own pattern:
 * defocus of radius ``R``: dark rings (zeros of ``J1(2 pi R rho) / rho``) about ``1 / (2R)`` apart;
 * Gaussian: no zeros, only a faster-than-power-law fall-off.
 
-Each estimator finds a coarse guess from the power cepstrum (the inverse FFT of the log spectrum, where
-periodic zeros become a negative peak at distance ``L``, or a ring at radius ``2R``), then refines it by
-maximising the correlation between the image's detrended log-spectrum and that of the candidate PSF built
-by :mod:`deconvkit.psf` itself, so the estimate is exact for the model the library uses.
+Each estimator sweeps its parameters over a coarse grid (motion: the length for each candidate stripe
+angle found in the detrended spectrum; defocus and Gaussian: the radius or sigma), then refines on finer
+grids, scoring each candidate PSF built by :mod:`deconvkit.psf` itself against the data (motion: the
+correlation of the anisotropic log-spectra; defocus, Gaussian: the ring-power fit), so the estimate is
+exact for the model the library uses.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class Spectrum:
     ----------
     image : 2-D float array
     max_size : int
-        Largest PSF extent considered (pixels); bounds the cepstrum search.
+        Largest PSF extent considered (pixels); bounds the parameter sweeps.
     """
 
     def __init__(self, image: np.ndarray, max_size: int):
@@ -146,9 +147,6 @@ class Spectrum:
         signal = np.maximum(self._radial_mean(self.power) - self.noise_power, 1e-3 * self.noise_power)
         sharp = signal / np.maximum(self._radial_mean(otf_abs2), 1e-12)
         return np.log(otf_abs2 * sharp[self.ring] + self.noise_power)
-
-    def cepstrum(self):
-        return scipy.fft.ifft2(self.log_power).real
 
     # --- fit scores ----------------------------------------------------------------------------------
     def anisotropic_score(self, psf):

@@ -1,12 +1,14 @@
 """Non-blind deconvolution: :func:`deconvolve` and the solver registry.
 
-Adding a solver means adding one module that calls :func:`register_solver` and importing it in
-``_SOLVER_MODULES`` below; :func:`deconvolve` and the CLI discover it from :data:`SOLVERS`.
+Adding a solver means adding one module to this package that calls :func:`register_solver`: every
+public module here (name not starting with ``_``) is imported below, and :func:`deconvolve` and the CLI
+discover the solver from :data:`SOLVERS`.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import time
 
 import numpy as np
@@ -24,13 +26,20 @@ from ._base import SOLVERS, Problem, get_solver, register_solver
 
 __all__ = ["deconvolve", "available_methods", "register_solver", "SOLVERS", "Problem"]
 
-_SOLVER_MODULES = ["wiener", "tikhonov", "richardson_lucy", "tv", "hyper_laplacian", "auto"]
-for _name in _SOLVER_MODULES:
-    try:
-        importlib.import_module(f".{_name}", __name__)
-    except ModuleNotFoundError as _exc:  # a solver not written yet in this checkout
-        if _exc.name != f"{__name__}.{_name}":
-            raise
+
+def _import_solver_modules(package_path, package_name) -> list[str]:
+    """Import every public module of the package (each registers its solvers), in name order.
+
+    No error is swallowed: a solver module that fails to import fails ``import deconvkit`` with its own
+    traceback, instead of its method silently missing from :data:`SOLVERS`.
+    """
+    names = sorted(info.name for info in pkgutil.iter_modules(package_path) if not info.name.startswith("_"))
+    for name in names:
+        importlib.import_module(f"{package_name}.{name}")
+    return names
+
+
+_SOLVER_MODULES = _import_solver_modules(__path__, __name__)
 
 
 def available_methods() -> dict[str, str]:

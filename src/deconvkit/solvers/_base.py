@@ -33,10 +33,13 @@ class Problem:
     domain, offset : tuple
         The FFT domain and the position of the observed window in it.
     blur : PeriodicConvolution
-        ``K`` on the domain; ``blur.otf`` is its real-FFT transfer function.
+        ``K`` on the domain. It owns the spectral side: its transfer function, the transform pair and
+        the Fourier-diagonal solve :meth:`~deconvkit.operators.PeriodicConvolution.solve_normal`.
     window : Crop
         ``M``: domain -> observed window. The data term is ``||M K x - y||^2`` ("unknown" strategy) or
         ``||K x - extend(y)||^2`` ("pad", "periodic").
+    operator : LinearOperator
+        ``A``, the forward model of the data term: ``window @ blur`` when masked, else ``blur``.
     """
 
     def __init__(self, data: np.ndarray, psf: np.ndarray, strategy: str, *, backend=None,
@@ -53,6 +56,7 @@ class Problem:
         self.blur = PeriodicConvolution(psf, self.domain, self.dtype, self.backend)
         self.window = Crop(self.domain, self.shape, self.offset, self.dtype, self.backend)
         self.gradient = Gradient(self.domain, self.dtype, self.backend)
+        self.operator = self.window @ self.blur if self.masked else self.blur
         self._noise_sigma = noise_sigma
         self._extended = None
         self._mask = None
@@ -107,14 +111,11 @@ class Problem:
 
     def forward(self, x):
         """``A x``: the prediction of the observed data from a domain image."""
-        prediction = self.blur.forward(x)
-        return self.window.forward(prediction) if self.masked else prediction
+        return self.operator.forward(x)
 
     def adjoint(self, residual):
         """``A^T r`` for a residual of the shape :meth:`forward` returns."""
-        if self.masked:
-            residual = self.window.adjoint(residual)
-        return self.blur.adjoint(residual)
+        return self.operator.adjoint(residual)
 
     def observed(self):
         """The data that :meth:`forward` is compared with."""
@@ -128,7 +129,6 @@ class SolverSpec:
     boundary: str
     summary: str
     params: dict
-    iterative: bool
 
     def __call__(self, problem, **params):
         unknown = sorted(set(params) - set(self.params))
@@ -144,7 +144,7 @@ class SolverSpec:
 SOLVERS: dict[str, SolverSpec] = {}
 
 
-def register_solver(name: str, *, boundary: str, summary: str, params: dict, iterative: bool = False):
+def register_solver(name: str, *, boundary: str, summary: str, params: dict):
     """Register ``func(problem, **params) -> (x_on_domain, info)`` under ``name``.
 
     ``params`` maps each accepted keyword to a one-line description (used by the CLI and web help).
@@ -152,7 +152,7 @@ def register_solver(name: str, *, boundary: str, summary: str, params: dict, ite
     """
 
     def decorator(func):
-        SOLVERS[name] = SolverSpec(name, func, boundary, summary, dict(params), iterative)
+        SOLVERS[name] = SolverSpec(name, func, boundary, summary, dict(params))
         return func
 
     return decorator
@@ -163,9 +163,3 @@ def get_solver(name: str) -> SolverSpec:
         raise DeconvkitError(f"unknown method {name!r}; available: {', '.join(sorted(SOLVERS))}")
     return SOLVERS[name]
 
-
-def timed_progress(problem, total):
-    """Yield iteration indices and report progress to the problem's callback."""
-    for i in range(total):
-        yield i
-        problem.progress(i + 1, total)

@@ -15,11 +15,8 @@ __all__ = ["regularised_inverse", "gcv_weight", "discrepancy_weight", "gradient_
 
 def regularised_inverse(problem, lam: float, reg_abs2, data=None):
     """Apply the regularised inverse filter to ``data`` (default: the extended observation)."""
-    bk = problem.backend
-    otf = problem.blur.otf
-    spectrum = bk.rfftn(problem.extended() if data is None else data, problem.domain)
-    spectrum = spectrum * bk.conj(otf) / (bk.abs2(otf) + lam * reg_abs2)
-    return bk.irfftn(spectrum, problem.domain)
+    return problem.blur.solve_normal(problem.extended() if data is None else data, reg_abs2, lam,
+                                     back_project=True)
 
 
 def half_spectrum_weights(domain) -> np.ndarray:
@@ -35,8 +32,8 @@ def half_spectrum_weights(domain) -> np.ndarray:
 def _spectra(problem, reg_abs2):
     """Host copies of |H|^2, the data power spectrum summed over channels, and R, in float64."""
     bk = problem.backend
-    otf_abs2 = np.asarray(bk.to_numpy(bk.abs2(problem.blur.otf)), dtype=np.float64)
-    data_spectrum = bk.rfftn(problem.extended(), problem.domain)
+    otf_abs2 = np.asarray(bk.to_numpy(problem.blur.otf_abs2), dtype=np.float64)
+    data_spectrum = problem.blur.to_spectrum(problem.extended())
     power = np.asarray(bk.to_numpy(bk.abs2(data_spectrum)), dtype=np.float64).sum(axis=0)
     reg = np.asarray(bk.to_numpy(reg_abs2), dtype=np.float64)
     return otf_abs2, power, reg

@@ -83,8 +83,8 @@ def solve_split(problem, prox, lam, *, betas, inner=1, mu=None, nonneg=False, du
     inner : int
         Iterations per stage.
     mu : float, optional
-        Data-split penalty (default ``max(betas[0] * 10, 1e-2)``... see code); only when the data term is
-        weighted.
+        Penalty of the data split ``u = K x`` (default 1.0); used only when the data term is weighted
+        (masked window or pixel weights).
     nonneg : bool
         Constrain ``x >= 0``.
     dual_prior : bool
@@ -99,8 +99,7 @@ def solve_split(problem, prox, lam, *, betas, inner=1, mu=None, nonneg=False, du
     bk = problem.backend
     domain = problem.domain
     dtype = problem.dtype
-    otf = problem.blur.otf
-    otf_abs2 = bk.abs2(otf)
+    blur = problem.blur
     grad = problem.gradient
     grad_abs2 = grad.transfer_abs2(dtype)
 
@@ -120,7 +119,7 @@ def solve_split(problem, prox, lam, *, betas, inner=1, mu=None, nonneg=False, du
         split_data = True
     else:
         split_data = False
-        data_spectrum = bk.conj(otf) * bk.rfftn(problem.target(), domain)
+        data_spectrum = blur.adjoint_spectrum(blur.to_spectrum(problem.target()), transfer_first=True)
 
     x = problem.extended() if x0 is None else x0
     if split_data:
@@ -154,15 +153,16 @@ def solve_split(problem, prox, lam, *, betas, inner=1, mu=None, nonneg=False, du
             spatial = beta * grad.adjoint(prior_target)
             if nonneg:
                 spatial = spatial + nu * (v - dv)
-            spectrum = bk.rfftn(spatial, domain)
+            spectrum = blur.to_spectrum(spatial)
             if split_data:
-                spectrum = spectrum + mu * bk.conj(otf) * bk.rfftn(u - du, domain)
-                denominator = mu * otf_abs2 + beta * grad_abs2 + nu
+                spectrum = spectrum + blur.adjoint_spectrum(blur.to_spectrum(u - du), weight=mu,
+                                                                transfer_first=True)
+                spectrum = blur.solve_normal(spectrum, grad_abs2, beta, weight=mu, shift=nu,
+                                             spectral_in=True, spectral_out=True)
             else:
-                spectrum = spectrum + data_spectrum
-                denominator = otf_abs2 + beta * grad_abs2 + nu
-            spectrum = spectrum / denominator
-            x = bk.irfftn(spectrum, domain)
+                spectrum = blur.solve_normal(spectrum + data_spectrum, grad_abs2, beta, shift=nu,
+                                             spectral_in=True, spectral_out=True)
+            x = blur.from_spectrum(spectrum)
             dx = grad.forward(x)
             # prior
             z = prox(dx + dz if dual_prior else dx, lam / beta)
@@ -170,7 +170,7 @@ def solve_split(problem, prox, lam, *, betas, inner=1, mu=None, nonneg=False, du
                 dz = dz + dx - z
             # data split: pixel-wise weighted least squares
             if split_data:
-                kx = bk.irfftn(spectrum * otf, domain)
+                kx = blur.from_spectrum(blur.forward_spectrum(spectrum))
                 u = (weighted_data + mu * (kx + du)) / (data_weight + mu)
                 du = du + kx - u
             if nonneg:
@@ -188,14 +188,6 @@ def solve_split(problem, prox, lam, *, betas, inner=1, mu=None, nonneg=False, du
     if objective is not None:
         info["objective"] = history
     return x, info
-
-
-def data_misfit(problem, x, weight=None):
-    """``1/2 ||W^(1/2)(A x - y)||^2`` summed over channels (the data term of :func:`solve_split`)."""
-    residual = problem.forward(x) - problem.observed()
-    if weight is not None and problem.masked:
-        residual = residual * weight
-    return 0.5 * float(problem.backend.vdot(residual, residual))
 
 
 def geometric_schedule(start, stop, factor):

@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from .._shared import DeconvkitError
-from ._base import SOLVERS, Problem, register_solver
+from ._base import Problem, get_solver, register_solver
 from ._splitting import saturation_weight
 from .tv import TV_ITERATIONS, default_tv_lam
 
@@ -47,9 +47,8 @@ _SURE_MAX_STEPS = 4
 # the image size.
 _SURE_PIXELS = 256 * 256
 # ADMM iterations of each SURE solve. SURE only has to rank the candidate weights, and a 50-iteration
-# solution ranks them as the converged one does: the chosen factor was identical in 59 of 60 synthetic-
-# sweep cases (the other, moon with Levin kernel 1 at 2% noise, got 1.41x instead of 2x; 30 iterations:
-# 20 of 20). The final solve then runs the solver's full count.
+# solution ranks them as the converged one does (measured on the synthetic sweep; the counts are in
+# docs/solvers.md). The final solve then runs the solver's full count.
 _SURE_ITERATIONS = 50
 
 
@@ -64,7 +63,6 @@ _SURE_ITERATIONS = 50
                            "the calibrated rule; 'calibrated': the rule alone (faster)",
             "lam_scale": "multiply the chosen weight (default 1; deconvkit.deblur raises it because an "
                          "estimated PSF's error acts as extra noise)"},
-    iterative=True,
 )
 def auto(problem, *, iterations=None, weight_rule="sure", lam_scale=1.0):
     if weight_rule not in WEIGHT_RULES:
@@ -83,7 +81,7 @@ def auto(problem, *, iterations=None, weight_rule="sure", lam_scale=1.0):
     if solved is not None and lam_scale == 1:  # the crop was the whole image, solved in full already
         x, info = solved
     else:
-        x, info = SOLVERS["tv"].func(problem, lam=lam * float(lam_scale), **params)
+        x, info = get_solver("tv")(problem, lam=lam * float(lam_scale), **params)
     lam *= float(lam_scale)
     info.update(method="tv", chosen_by="auto", lam_rule="calibrated lam = a * sigma^b (noise estimate)"
                 + (", times the SURE-chosen factor" if extra else ""),
@@ -133,7 +131,7 @@ def sure_weight(problem, lam, params, *, seed=0):
     weight = saturation_weight(sub, params.get("saturation"))
     keep = np.ones(data.shape[1:], dtype=data.dtype) if weight is None else bk.to_numpy(weight)[0]
     count = float(keep.sum()) * data.shape[0]
-    solver = SOLVERS["tv"].func
+    solver = get_solver("tv")  # the validated entry point, as deconvolve calls it
     full_count = params.get("iterations", TV_ITERATIONS)
     params = {**params, "iterations": min(int(full_count), _SURE_ITERATIONS)}
     # the crop is the whole image and solved in full: the chosen solve is the answer, keep them

@@ -122,7 +122,6 @@ def default_lam(sigma, alpha):
         "nonneg": "constrain x >= 0 (default False)",
         "saturation": "'auto' (default): give clipped highlights zero weight; None: off; or a level",
     },
-    iterative=True,
 )
 def hyper_laplacian(problem, *, lam=None, alpha=2.0 / 3.0, beta_range=(1.0, 256.0),
                     beta_factor=2 * np.sqrt(2), inner=10, nonneg=False, saturation="auto"):

@@ -43,31 +43,6 @@ def _outside_window(domain, window):
     return slabs
 
 
-def _centro_symmetric(psf) -> bool:
-    """True if ``psf`` (centre at ``k // 2``) equals its point reflection, so its OTF is real."""
-    psf = np.asarray(psf)
-    if any(k % 2 == 0 for k in psf.shape):  # centre k // 2 of an even size is off-centre
-        return False
-    return bool(np.array_equal(psf, psf[(slice(None, None, -1),) * psf.ndim]))
-
-
-def _scale(spectrum, transfer):
-    spectrum *= transfer
-    return spectrum
-
-
-def _multiply_conj(bk, spectrum, otf):
-    """``spectrum *= conj(otf)`` in place, without materialising ``conj(otf)`` (an OTF-sized array)."""
-    if isinstance(spectrum, np.ndarray):
-        # conj(conj(s) * h) == s * conj(h): two cheap passes instead of a persistent conjugate copy
-        np.conjugate(spectrum, out=spectrum)
-        spectrum *= otf
-        np.conjugate(spectrum, out=spectrum)
-        return spectrum
-    spectrum *= bk.conj(otf)
-    return spectrum
-
-
 @register_solver(
     "richardson_lucy",
     boundary="unknown",
@@ -80,7 +55,6 @@ def _multiply_conj(bk, spectrum, otf):
         "x0": "starting image: 'observed' (default) or a constant value",
         "eps": "floor for the predicted image before division (default 1e-12 of the data range)",
     },
-    iterative=True,
 )
 def richardson_lucy(problem, *, iterations=None, accelerate=True, damping=None, x0="observed", eps=None):
     """Multiplicative RL updates ``x <- x * A^T(y / A x) / A^T 1``.
@@ -143,12 +117,10 @@ def run_richardson_lucy(problem, *, iterations=None, accelerate=True, damping=No
         raise DeconvkitError(f"iterations must be >= 0, got {iterations}")
     threshold = None if damping is None else float(damping) * max(sigma, 1e-12)
 
-    otf = problem.blur.otf
-    real_otf = _centro_symmetric(problem.psf)
-    if real_otf:
-        # the OTF of a PSF symmetric about its centre is real: half the memory, a cheaper product, and
-        # the adjoint needs no conjugate
-        otf = bk.real(otf)  # a view: no copy (the complex OTF stays in the cache anyway)
+    blur = problem.blur
+    # the OTF of a PSF symmetric about its centre is real: half the memory, a cheaper product, and the
+    # adjoint needs no conjugate
+    real_otf = blur.transfer_is_real
     window = problem.window.window if problem.masked else (Ellipsis,)
     border = _outside_window(domain, window) if problem.masked else []
     n_obs = float(np.prod(observed.shape))
@@ -170,10 +142,7 @@ def run_richardson_lucy(problem, *, iterations=None, accelerate=True, damping=No
             point = estimate
 
         # forward model: the prediction on the domain; the ratio is written into the same buffer
-        spectrum = bk.rfftn(point, domain)
-        spectrum *= otf
-        ratio = bk.irfftn(spectrum, domain, overwrite=True)
-        del spectrum
+        ratio = blur.convolve(point, real_transfer=real_otf)
         predicted = ratio[window]
         predicted = bk.maximum(predicted, floor, out=predicted)
         if not fixed:
@@ -186,10 +155,9 @@ def run_richardson_lucy(problem, *, iterations=None, accelerate=True, damping=No
             ratio[slab] = 0
 
         # back-projection and the multiplicative update: updated = point * A^T(ratio) / A^T 1
-        spectrum = bk.rfftn(ratio, domain)
-        del ratio, predicted
-        spectrum = _scale(spectrum, otf) if real_otf else _multiply_conj(bk, spectrum, otf)
-        updated = bk.irfftn(spectrum, domain, overwrite=True)
+        spectrum = blur.to_spectrum(ratio)
+        del ratio, predicted  # freed before the inverse transform: one domain-sized array less at peak
+        updated = blur.convolve_spectrum(spectrum, adjoint=True, real_transfer=real_otf)
         del spectrum
         updated = bk.multiply(updated, point, out=updated)
         if penalty_gradient is None:

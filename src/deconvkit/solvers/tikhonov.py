@@ -37,7 +37,6 @@ def automatic_weight(problem, reg_abs2) -> float:
         "iterations": "maximum conjugate-gradient iterations (boundary='unknown' only; default 100)",
         "tol": "relative residual at which CG stops (default 1e-4)",
     },
-    iterative=True,
 )
 def tikhonov(problem, *, lam=None, iterations=100, tol=1e-4):
     """Minimise ``||A x - y||^2 + lam ||D x||^2``; ``D^T D`` is the discrete Laplacian.
@@ -60,19 +59,18 @@ def tikhonov(problem, *, lam=None, iterations=100, tol=1e-4):
     if not problem.masked:
         return start, info
 
-    otf = problem.blur.otf
-    otf_abs2 = bk.abs2(otf)
+    blur = problem.blur
     mask = problem.mask
 
     def apply_normal(x):
-        spectrum = bk.rfftn(x, problem.domain)
-        predicted = bk.irfftn(spectrum * otf, problem.domain) * mask
-        back = bk.rfftn(predicted, problem.domain) * bk.conj(otf)
-        return bk.irfftn(back + lam * reg_abs2 * spectrum, problem.domain)
+        # (K^T M K + lam D^T D) x, with the Laplacian applied in the Fourier basis of K
+        spectrum = blur.to_spectrum(x)
+        predicted = blur.from_spectrum(blur.forward_spectrum(spectrum)) * mask
+        back = blur.adjoint_spectrum(blur.to_spectrum(predicted))
+        return blur.from_spectrum(back + lam * reg_abs2 * spectrum)
 
     def precondition(r):
-        spectrum = bk.rfftn(r, problem.domain)
-        return bk.irfftn(spectrum / (otf_abs2 + lam * reg_abs2), problem.domain)
+        return blur.solve_normal(r, reg_abs2, lam)
 
     rhs = problem.adjoint(problem.data)
     x, used, residual = conjugate_gradient(apply_normal, rhs, start, precondition=precondition,

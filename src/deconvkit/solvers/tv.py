@@ -1,4 +1,4 @@
-"""Total-variation deconvolution: ADMM with a boundary-aware data splitting, and RL-TV for Poisson data."""
+"""Total-variation deconvolution: ADMM with a boundary-aware data splitting (RL-TV: :mod:`.rl_tv`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from .._shared import DeconvkitError
 from ._base import register_solver
 from ._splitting import saturation_weight, solve_split
 
-__all__ = ["isotropic_shrink", "tv_norm"]
+__all__ = ["isotropic_shrink", "default_tv_lam", "TV_ITERATIONS"]
 
 
 def isotropic_shrink(bk, v, tau):
@@ -17,11 +17,6 @@ def isotropic_shrink(bk, v, tau):
     magnitude = bk.sqrt(bk.sum(v * v, axis=1))[:, None]
     scale = bk.maximum(magnitude - tau, 0.0) / bk.maximum(magnitude, 1e-30)
     return v * scale
-
-
-def tv_norm(bk, gradient):
-    """Isotropic TV ``sum ||grad x||_2`` of a stacked gradient."""
-    return float(bk.to_numpy(bk.sqrt(bk.sum(gradient * gradient, axis=1))).sum())
 
 
 TV_ITERATIONS = 150  # ADMM iterations by default: converged to well below a visible change
@@ -51,7 +46,6 @@ def default_tv_lam(sigma):
         "nonneg": "constrain x >= 0 (default False)",
         "saturation": "'auto' (default): give clipped highlights zero weight; None: off; or a level",
     },
-    iterative=True,
 )
 def tv(problem, *, lam=None, iterations=TV_ITERATIONS, rho=10.0, nonneg=False, saturation="auto"):
     """ADMM on ``1/2 ||W^(1/2)(K x - y)||^2 + lam TV(x)``; see :mod:`._splitting` for the splitting."""
@@ -72,46 +66,4 @@ def tv(problem, *, lam=None, iterations=TV_ITERATIONS, rho=10.0, nonneg=False, s
                           dual_prior=True, weight=weight)
     info.update(lam=lam, lam_rule=rule, nonneg=bool(nonneg),
                 saturated_pixels=0 if weight is None else int(weight.size - np.count_nonzero(weight)))
-    return x, info
-
-
-@register_solver(
-    "rl_tv",
-    boundary="unknown",
-    summary="Richardson-Lucy with total-variation regularisation (Dey et al. 2006), for Poisson data",
-    params={
-        "lam": "TV weight in the Poisson log-likelihood; default 0.2 x the estimated noise std (0.002 at 1% "
-               "noise, the value Dey et al. use)",
-        "iterations": "number of iterations; default: discrepancy principle as richardson_lucy, at most 200",
-        "accelerate": "Biggs-Andrews vector extrapolation (default True)",
-        "eps": "smoothing of |grad x| in the TV gradient, relative to the data range (default 1e-3)",
-    },
-    iterative=True,
-)
-def rl_tv(problem, *, lam=None, iterations=None, accelerate=True, eps=1e-3):
-    """``x <- x * A^T(y / A x) / (A^T 1 + lam * D^T(D x / |D x|_eps))``: the one-step-late RL-TV update of
-    Dey et al. 2006 (``-div(grad x / |grad x|)`` is ``D^T(D x / |D x|)``), with the unknown-boundary
-    normalisation of :func:`~deconvkit.solvers.richardson_lucy.run_richardson_lucy`."""
-    from .richardson_lucy import run_richardson_lucy
-
-    bk = problem.backend
-    rule = "given"
-    if lam is None:
-        # scale with the noise so that clean data are barely regularised
-        lam, rule = 0.2 * problem.noise_sigma, "noise"
-    lam = float(lam)
-    if not lam >= 0:
-        raise DeconvkitError(f"lam must be >= 0, got {lam}")
-    data = problem.host_data
-    smoothing = float(eps) * max(float(data.max() - data.min()), 1e-12)
-    grad = problem.gradient
-
-    def penalty_gradient(x):
-        g = grad.forward(x)
-        magnitude = bk.sqrt(bk.sum(g * g, axis=1) + smoothing**2)[:, None]
-        return lam * grad.adjoint(g / magnitude)
-
-    x, info = run_richardson_lucy(problem, iterations=iterations, accelerate=accelerate,
-                                  penalty_gradient=penalty_gradient)
-    info.update(lam=lam, lam_rule=rule)
     return x, info

@@ -1,6 +1,6 @@
 """PyTorch array backend: the solvers' method set on torch tensors, on the CPU or a CUDA GPU.
 
-Every solver works on ``problem.backend`` only (see :class:`deconvkit.fft.NumpyBackend` for the method
+Every solver works on ``problem.backend`` only (see :class:`deconvkit.backends.NumpyBackend` for the method
 set), so the same solver code runs here unchanged: ``deconvkit.deconvolve(image, psf, backend="cuda")``
 (or ``"torch"`` for the CPU), or pass a ``torch.Tensor`` as ``image`` and the backend follows its device
 and the result comes back as a tensor on that device.
@@ -12,16 +12,16 @@ what a stopping rule needs (one scalar per iteration for Richardson-Lucy's discr
 residual; none with a fixed number of iterations). Scalars such as inner products are returned as 0-d
 tensors so that step lengths computed from them stay on the device.
 
-Registered names: ``"torch"`` (CPU) and ``"cuda"`` (``device="cuda"``). Importing this module never fails
-without PyTorch; the backends are then simply not registered.
+Registered names (in :mod:`deconvkit.backends`): ``"torch"`` (CPU) and ``"cuda"`` (``device="cuda"``).
+Importing this module never fails without PyTorch; creating a backend then raises a precise error.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._shared import DeconvkitError, tensor_device
-from .fft import NumpyBackend, register_backend
+from .._shared import DeconvkitError, tensor_device
+from .numpy import NumpyBackend
 
 try:
     import torch
@@ -219,12 +219,3 @@ class TorchBackend:
     def rfft_frequencies(self, shape, dtype):
         """Per-axis frequency grids (radians) broadcastable to the rfftn spectrum of ``shape``."""
         return [self.asarray(grid) for grid in NumpyBackend.rfft_frequencies(shape, dtype)]
-
-
-def _cuda_backend(device="cuda", **kwargs):
-    return TorchBackend(device=device, **kwargs)
-
-
-if torch is not None:
-    register_backend("torch", TorchBackend)
-    register_backend("cuda", _cuda_backend)
