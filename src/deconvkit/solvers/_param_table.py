@@ -26,7 +26,10 @@ RESERVED = ("method", "channel_axis", "boundary", "return_info", "psf_model", "p
             "backend", "psf", "image")
 
 _ITERATIONS = integer("iterations", 1, MAX_ITERATIONS, allow_none=True)
+# A weight of 0 is meaningful where the method stays well posed without the prior (RL-TV with lam=0 is
+# RL; Tikhonov's CG with lam=0 is least squares); the splitting methods scale their penalty by lam.
 _WEIGHT = real("lam", 0, 1e6, low_inclusive=False, allow_none=True)
+_WEIGHT_OR_ZERO = real("lam", 0, 1e6, allow_none=True)
 _SATURATION = Spec("saturation", "float", 0, None, low_inclusive=False, allow_none=True, words=("auto",))
 _NONNEG = boolean("nonneg")
 _ACCELERATE = boolean("accelerate")
@@ -38,13 +41,13 @@ def _table(*specs: Spec) -> dict[str, Spec]:
 
 PARAMS: dict[str, dict[str, Spec]] = {
     "wiener": _table(real("nsr", 0, 1e6, allow_none=True)),
-    "tikhonov": _table(_WEIGHT, _ITERATIONS, real("tol", 0, 1, high_inclusive=False)),
+    "tikhonov": _table(_WEIGHT_OR_ZERO, _ITERATIONS, real("tol", 0, 1, high_inclusive=False)),
     "richardson_lucy": _table(
         _ITERATIONS, _ACCELERATE,
         real("damping", 0, 1e6, allow_none=True),
         Spec("x0", "float", 0, None, low_inclusive=False, words=("observed",)),
         real("eps", 0, 1, low_inclusive=False, allow_none=True)),
-    "rl_tv": _table(_WEIGHT, _ITERATIONS, _ACCELERATE, real("eps", 0, 1, low_inclusive=False)),
+    "rl_tv": _table(_WEIGHT_OR_ZERO, _ITERATIONS, _ACCELERATE, real("eps", 0, 1, low_inclusive=False)),
     "tv": _table(_WEIGHT, integer("iterations", 1, MAX_ITERATIONS), real("rho", 0, 1e6, low_inclusive=False),
                  _NONNEG, _SATURATION),
     "hyper_laplacian": _table(
