@@ -441,16 +441,20 @@ def read_image(path, *, dtype=None) -> tuple[np.ndarray, ImageInfo]:
     Returns
     -------
     image : ndarray
-        Integer data scaled to [0, 1] (signed: [-1, 1]); float data as stored. Colour channels last.
+        Integer data divided by its intensity scale (:func:`intensity_scale`) to [0, 1] (signed: [-1, 1]);
+        float data as stored. Colour channels last; palettes expanded, CMYK converted to RGB; an alpha
+        channel is kept as the last channel (``info.alpha``; see :func:`split_alpha`).
     info : ImageInfo
-        The stored dtype and format, for :func:`write_image` ``like=``.
+        The stored dtype, scale, alpha flag and format, for :func:`write_image` ``like=``.
 
     Raises
     ------
-    FileNotFoundError
-        ``path`` does not exist.
-    DeconvkitError
+    InputNotFoundError
+        ``path`` does not exist (also a :class:`FileNotFoundError`).
+    InputError
         A folder, an unsupported format, or a corrupt file (the message names the path).
+    MemoryLimitError
+        The file holds more values than the in-memory limit, or its decoding runs out of memory.
 
     Examples
     --------
