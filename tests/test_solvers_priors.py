@@ -119,8 +119,9 @@ def test_isotropic_shrink_matches_scipy_minimize():
 # TV deconvolution against a generic convex solver
 
 
+@pytest.mark.parametrize("relaxation", [1.0, 1.7])
 @pytest.mark.parametrize("strategy", ["periodic", "unknown"])
-def test_tv_matches_primal_dual_reference_2d(rng, strategy):
+def test_tv_matches_primal_dual_reference_2d(rng, strategy, relaxation):
     shape = (8, 8)
     psf = np.array([[0.0, 1, 0], [1, 4, 2], [0, 1, 1]])
     psf /= psf.sum()
@@ -141,7 +142,7 @@ def test_tv_matches_primal_dual_reference_2d(rng, strategy):
     # and the full-domain solution has the reference's objective value
     problem = Problem(y[None], psf, strategy)
     x, _ = solve_split(problem, lambda v, t: isotropic_shrink(problem.backend, v, t), lam, betas=[5 * lam],
-                       inner=3000)
+                       inner=3000, relaxation=relaxation)
     ours_objective = tv_objective(A, D, y.ravel(), lam, x[0].ravel(), 2)
     assert ours_objective == pytest.approx(ref_objective, rel=1e-4)
 
@@ -328,9 +329,12 @@ def test_auto_reports_progress_through_the_sure_search_and_the_final_solve(camer
     y = deconvkit.blur(camera[:64, :64], deconvkit.psf.gaussian(1.0), boundary="valid", noise=0.01, rng=0)
     _, info = deconvkit.deconvolve(y, deconvkit.psf.gaussian(1.0), progress=lambda d, t: calls.append((d, t)),
                                    return_info=True)
+    from deconvkit.solvers.auto import _SURE_ITERATIONS
+    from deconvkit.solvers.tv import TV_ITERATIONS
+
     sure_solves = 2 * len(info["sure_risk"])
-    assert sum(1 for d, t in calls if d == t == 50) == sure_solves  # every SURE solve, to its end
-    assert calls[-1] == (info["iterations"], info["iterations"]) == (150, 150)  # then the final solve
+    assert sum(1 for d, t in calls if d == t == _SURE_ITERATIONS) == sure_solves  # every SURE solve, to its end
+    assert calls[-1] == (info["iterations"], info["iterations"]) == (TV_ITERATIONS, TV_ITERATIONS)  # final
 
 
 def test_auto_sure_walks_to_the_end_of_its_range(monkeypatch):
@@ -423,3 +427,28 @@ def test_saturation_auto_ignores_unclipped_eight_bit_ties(camera):
     clipped = np.minimum(y * 2.5, 1.0)
     weight = saturation_weight(Problem(clipped[None], np.ones((3, 3)) / 9, "unknown"), "auto")
     assert weight is not None and weight[0][clipped >= 0.98].max() == 0
+
+
+def test_split_solves_colour_channels_one_at_a_time_with_the_batched_result(monkeypatch):
+    """Large colour problems are solved channel by channel (memory); the result must be the batched one."""
+    from deconvkit.solvers import _splitting
+
+    rng = np.random.default_rng(3)
+    psf = deconvkit.psf.gaussian(1.2)
+    y = rng.random((3, 40, 48)).astype(np.float32)
+    problem = Problem(y, psf, "unknown")
+    prox = lambda v, t: isotropic_shrink(problem.backend, v, t)  # noqa: E731
+    options = dict(betas=[0.02, 0.05], inner=4, nonneg=True, mu=0.1, relaxation=1.7)
+    batched, _ = solve_split(problem, prox, 0.005, **options)
+    monkeypatch.setattr(_splitting, "_SEQUENTIAL_CHANNELS_FROM", 1)
+    calls = []
+    problem.progress = lambda done, total: calls.append((done, total))
+    sequential, _ = solve_split(problem, prox, 0.005, **options)
+    assert calls[-1] == (3 * 8, 3 * 8)  # progress counts every channel's iterations
+    np.testing.assert_allclose(sequential, batched, rtol=0, atol=1e-6)
+
+
+def test_split_relaxation_outside_its_range_is_refused():
+    problem = Problem(np.zeros((1, 16, 16)), deconvkit.psf.gaussian(1.0), "unknown")
+    with pytest.raises(deconvkit.DeconvkitError, match="relaxation"):
+        solve_split(problem, lambda v, t: v, 0.01, betas=[0.1], relaxation=2.0)

@@ -24,6 +24,7 @@ __all__ = [
     "Scaled",
     "Adjoint",
     "PeriodicConvolution",
+    "NormalSolver",
     "Crop",
     "Pad",
     "Gradient",
@@ -229,8 +230,11 @@ class PeriodicConvolution(LinearOperator):
         """Inverse of :meth:`to_spectrum`; ``overwrite=True`` lets it destroy a temporary ``spectrum``."""
         return self.backend.irfftn(spectrum, self.shape_in, overwrite=overwrite)
 
-    def forward_spectrum(self, spectrum):
-        """``H * spectrum``: the operator applied in the Fourier basis."""
+    def forward_spectrum(self, spectrum, in_place=False):
+        """``H * spectrum``: the operator applied in the Fourier basis (``in_place``: into ``spectrum``)."""
+        if in_place:
+            spectrum *= self.otf
+            return spectrum
         return spectrum * self.otf
 
     def adjoint_spectrum(self, spectrum, weight=None, transfer_first=False):
@@ -284,6 +288,11 @@ class PeriodicConvolution(LinearOperator):
         spectrum = spectrum / self.normal_transfer(regulariser, lam, weight, shift)
         return spectrum if spectral_out else self.from_spectrum(spectrum)
 
+    def normal_solver(self, regulariser=None, lam=0.0, *, weight=1.0, shift=0.0) -> "NormalSolver":
+        """:meth:`solve_normal` for repeated use with the same parameters: the filters are built once, and
+        every solve is two in-place spectrum products (see :class:`NormalSolver`)."""
+        return NormalSolver(self, regulariser, lam, weight=weight, shift=shift)
+
     # --- the hot-loop form ---------------------------------------------------------------------------
     @property
     def transfer_is_real(self) -> bool:
@@ -325,6 +334,40 @@ class PeriodicConvolution(LinearOperator):
 
     def _adjoint(self, y):
         return self.from_spectrum(self.adjoint_spectrum(self.to_spectrum(y)))
+
+
+class NormalSolver:
+    """``X = (w |H|^2 + lam R + s)^-1 (P + w conj(H) D)`` with both filters precomputed.
+
+    The x-update of a splitting solver: ``P`` is the spectrum of the prior (and constraint) terms, ``D``
+    that of the data-split target. Precomputing ``1 / (...)`` and ``w conj(H) / (...)`` makes each solve
+    two in-place products and one sum instead of a division, a conjugate and three temporaries: in a
+    12-megapixel solve these spectrum passes cost as much as the transforms.
+    """
+
+    def __init__(self, conv: "PeriodicConvolution", regulariser=None, lam=0.0, *, weight=1.0, shift=0.0):
+        self.conv = conv
+        self.inverse = 1.0 / conv.normal_transfer(regulariser, lam, 1.0 if weight == 1 else weight, shift)
+        self._weight = weight
+        self._data_filter = None
+
+    @property
+    def data_filter(self):
+        """``w conj(H) / (w |H|^2 + lam R + s)`` (built on first use: not every caller splits the data)."""
+        if self._data_filter is None:
+            self._data_filter = self.conv.backend.conj(self.conv.otf) * (self._weight * self.inverse)
+        return self._data_filter
+
+    def __call__(self, prior_spectrum, data_spectrum=None, back_projected=None):
+        """Solve in place of ``prior_spectrum`` (returned); ``data_spectrum`` is consumed. A fixed
+        right-hand side that is already back-projected (``conj(H) Y``) is added as ``back_projected``."""
+        if back_projected is not None:
+            prior_spectrum += back_projected
+        prior_spectrum *= self.inverse
+        if data_spectrum is not None:
+            data_spectrum *= self.data_filter
+            prior_spectrum += data_spectrum
+        return prior_spectrum
 
 
 class Crop(LinearOperator):

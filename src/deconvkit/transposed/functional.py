@@ -5,38 +5,51 @@ Written as a matrix ``C`` acting on the flattened input (:func:`conv_matrix`), `
 product with ``C^T``: every input pixel scatters a copy of the kernel, scaled by its value, into the output,
 ``stride`` pixels apart, and overlapping copies add up.
 
-Fast paths (no Python loop per pixel, no ``np.add.at``):
+Fast paths (no Python loop per pixel or per group, no ``np.add.at``), chosen per layer shape
+(:func:`_choose_conv`, :func:`_choose_conv_transpose`; docs/transposed.md section 7):
 
-* ``conv``: im2col. For each kernel tap (a loop over ``prod(kernel_size)`` taps only) one strided slice of
-  the input is copied into a column buffer; one batched BLAS matrix product with the weights then gives
-  every output pixel.
-* ``conv_transpose``: col2im. One batched BLAS product ``W^T @ x`` gives, for every input pixel, its scaled
-  kernel copy; then each tap's plane is added, as one contiguous shifted block, into one of the ``s^d``
-  stride phases of the output (the sub-pixel decomposition), and the phases are interleaved at the end.
-  Within one tap the destinations are distinct, so plain ``+=`` is exact.
+* ``shift`` (stride-1 ``conv``; stride-1 ``conv_transpose`` as the correlation with the flipped kernel): the
+  padded input is flattened, so each kernel tap reads one contiguous shifted block; depthwise layers do one
+  broadcast multiply-add per tap, others one channels-last BLAS product per tap, over cache-sized blocks.
+  No im2col buffer, so dilation and 3-D cost no memory blow-up.
+* ``im2col`` (strided ``conv``): for each kernel tap one strided slice of the input is copied into a column
+  buffer; one batched BLAS matrix product with the weights then gives every output pixel.
+* ``col2im`` (strided ``conv_transpose`` with many channels per group, stride >= kernel, dilation, tiny
+  inputs): one BLAS product ``W^T @ x`` gives, for every input pixel, its scaled kernel copy; each tap's
+  plane is added, as one contiguous shifted block, into one of the ``s^d`` stride phases of the output,
+  and the phases are interleaved at the end. Within one tap the destinations are distinct, so ``+=`` is
+  exact.
+* ``phase`` (strided depthwise or 3-D ``conv_transpose``): each of the ``s^d`` output phases is a stride-1
+  correlation with a reversed sub-kernel, computed by ``shift``.
 
-Padding is never materialised: each tap's slice is clipped to the positions that fall inside the input (for
-``conv``, :func:`_tap_window`) or inside the cropped output (for ``conv_transpose``).
+Padding is never materialised by im2col/col2im (each tap's slice is clipped to the positions inside the
+input or the cropped output, :func:`_tap_window`); ``shift`` pads one copy of the input.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
+import scipy.linalg.blas
 import scipy.sparse
 
 from .._shared import DeconvkitError, float_dtype
 from .arithmetic import (
+    PADDING_NAMES,
     ConvolutionError,
     ConvolutionTypeError,
     Geometry,
+    _labelled,
+    _torch_axes,
     check_output_padding,
-    conv_spatial_shape,
+    conv_output_size,
     conv_transpose_spatial_shape,
-    geometry,
     output_padding_for,
+    resolve_padding,
     tap_offsets,
 )
 
@@ -55,12 +68,22 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------------------------------
-# validation
+# validation: PyTorch's checks, in PyTorch's order, with its wording
 # ----------------------------------------------------------------------------------------------------
-def _real_array(value, name: str) -> np.ndarray:
+# torch's names for dtypes: ScalarType names (weight mismatch) and C++ type names (bias mismatch).
+_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
+                 "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool", "complex64": "ComplexFloat",
+                 "complex128": "ComplexDouble", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64"}
+_CPP_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
+              "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+              "bool": "bool", "complex64": "c10::complex<float>", "complex128": "c10::complex<double>",
+              "uint16": "unsigned short", "uint32": "unsigned int", "uint64": "unsigned long"}
+
+
+def _numeric_array(value, name: str) -> np.ndarray:
     array = np.asarray(value)
-    if array.dtype == object or array.dtype.kind not in "biuf":
-        raise ConvolutionTypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+    if array.dtype == object or array.dtype.kind not in "biufc":
+        raise ConvolutionTypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
     return array
 
 
@@ -68,11 +91,65 @@ def _shape_list(shape) -> str:
     return "[" + ", ".join(str(n) for n in shape) + "]"
 
 
-def _prepare(x, weight, bias, ndim, *, transposed, groups, name):
-    """Validate and cast the tensors (PyTorch's checks and wording); return
-    ``(x as (N, C, *S), weight, bias, batched, ndim)`` in the working dtype of ``x``."""
-    x = _real_array(x, "input")
-    weight = _real_array(weight, "weight")
+def _argument_list(value, name: str, ndim: int) -> list[int]:
+    """An int or int sequence as PyTorch's argument parser passes it on: an int becomes ``ndim`` copies."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return [int(value)] * ndim
+    try:
+        values = list(value)
+    except TypeError:
+        values = None
+    if values is None or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+        raise ConvolutionTypeError(f"{name} must be an int or a tuple of {ndim} ints, got {value!r}")
+    return [int(v) for v in values]
+
+
+def _broadcast(values: list[int], name: str, dim: int) -> tuple[int, ...]:
+    """PyTorch's ``expand_param_if_needed``: one value per spatial axis of the *weight*."""
+    if len(values) == 1:
+        return (values[0],) * dim
+    if len(values) != dim:
+        raise ConvolutionError(
+            f"expected {name} to be a single integer value or a list of {dim} values to match the convolution "
+            f"dimensions, but got {name}={_shape_list(values)}")
+    return tuple(values)
+
+
+def _view_2d(shape, ndim: int) -> tuple[int, ...]:
+    """The shape PyTorch reports for a 1-D convolution's tensor, which it runs as 2-D (dummy height 1)."""
+    shape = tuple(shape)
+    return shape[:2] + (1,) + shape[2:] if ndim == 1 else shape
+
+
+class _Call(NamedTuple):
+    """A validated call: batched input, weight, bias, geometry and dtypes."""
+
+    x: np.ndarray            # (N, C_in, *S), the caller's dtype
+    weight: np.ndarray
+    bias: np.ndarray | None
+    batched: bool
+    geo: Geometry
+    out_shape: tuple[int, ...]
+    work: np.dtype           # dtype of the arithmetic
+    out_dtype: np.dtype      # dtype returned
+    empty: bool              # zero batch or zero input channels: no arithmetic at all
+    groups: int
+    out_channels: int
+
+
+def _validate(x, weight, bias, ndim, *, transposed, groups, stride, padding, dilation, output_padding=0,
+              name) -> _Call:
+    """Check a call the way ``torch.nn.functional.conv*`` does, in the same order, with the same messages.
+
+    The order matters when several things are wrong at once (it decides which message is shown), so it
+    follows PyTorch's code path: its argument parser (types), ``batchify`` (input rank), ``_convolution_same``
+    (``padding="same"``), ``_convolution`` (weight rank, groups, argument lengths), ``check_shape_forward``
+    (signs, weight/input rank, groups, channels, bias shape, kernel fit), then the CPU kernels' own checks
+    (empty spatial input, zero kernel, zero dilation, ``output_padding``, output size) and last the dtypes.
+    """
+    x = _numeric_array(x, "input")
+    weight = _numeric_array(weight, "weight")
+    bias = None if bias is None else _numeric_array(bias, "bias")
     if ndim is None:
         ndim = weight.ndim - 2
         if ndim not in (1, 2, 3):
@@ -80,61 +157,187 @@ def _prepare(x, weight, bias, ndim, *, transposed, groups, name):
                 f"weight must have 3, 4 or 5 dimensions (C, C, *kernel) for a 1-D, 2-D or 3-D convolution, "
                 f"got weight of size {_shape_list(weight.shape)}")
     label = f"{name}{ndim}d"
+    # -- argument types (PyTorch's argument parser raises TypeError before looking at any tensor)
+    if isinstance(padding, str) and transposed:
+        raise ConvolutionTypeError(f"{label}(): argument 'padding' must be tuple of ints, not str")
+    stride_list = _argument_list(stride, "stride", ndim)
+    dilation_list = _argument_list(dilation, "dilation", ndim)
+    padding_list = None if isinstance(padding, str) else _argument_list(padding, "padding", ndim)
+    output_padding_list = _argument_list(output_padding, "output_padding", ndim)
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
+        raise ConvolutionTypeError(f"groups must be an int, got {groups!r}")
+    groups = int(groups)
+    # -- input rank (batchify)
     if x.ndim not in (ndim + 1, ndim + 2):
         raise ConvolutionError(
             f"Expected {ndim + 1}D (unbatched) or {ndim + 2}D (batched) input to {label}, but got input of "
             f"size: {_shape_list(x.shape)}")
-    if weight.ndim != ndim + 2:
-        # PyTorch infers the dimensionality from the weight and then complains about the stride length.
-        raise ConvolutionError(
-            f"expected stride to be a single integer value or a list of {weight.ndim - 2} values to match the "
-            f"convolution dimensions, but got weight of size {_shape_list(weight.shape)} for {label}")
-    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
-        raise ConvolutionTypeError(f"groups must be an int, got {groups!r}")
+    batched = x.ndim == ndim + 2
+    bx = x if batched else x[np.newaxis]
+    if isinstance(padding, str) and padding not in PADDING_NAMES:
+        raise ConvolutionError(f"Invalid padding string: {padding!r}")
+    if padding == "same":   # _convolution_same
+        if weight.ndim < 3:
+            raise ConvolutionError("weight should have at least three dimensions")
+        if groups <= 0:
+            raise ConvolutionError("non-positive groups is not supported")
+        if weight.ndim != bx.ndim:
+            raise ConvolutionError(
+                f"Expected {weight.ndim}-dimensional input for {weight.ndim}-dimensional weight"
+                f"{_shape_list(weight.shape)}, but got {bx.ndim}-dimensional input of size "
+                f"{_shape_list(bx.shape)} instead")
+        dim = weight.ndim - 2
+        for values, what in ((stride_list, "stride"), (dilation_list, "dilation")):
+            if len(values) not in (1, dim):
+                raise ConvolutionError(f"{what} cannot broadcast to {dim} dimensions")
+        if any(s != 1 for s in stride_list):
+            raise ConvolutionError("padding='same' is not supported for strided convolutions")
+    # -- _convolution
+    if weight.ndim < 3:
+        raise ConvolutionError("weight should have at least three dimensions")
     if groups <= 0:
         raise ConvolutionError("non-positive groups is not supported")
+    dim = weight.ndim - 2
+    stride = _broadcast(stride_list, "stride", dim)
+    if padding_list is not None:
+        padding_list = _broadcast(padding_list, "padding", dim)
+    dilation = _broadcast(dilation_list, "dilation", dim)
+    output_padding = _broadcast(output_padding_list, "output_padding", dim) if transposed else (0,) * dim
+    kernel = tuple(weight.shape[2:])
+    if padding_list is None:
+        before, after = resolve_padding(padding, kernel, (1,) * dim, dilation)
+    else:
+        before = after = tuple(padding_list)
+    # -- check_shape_forward
+    if min(before + after) < 0:
+        raise ConvolutionError("negative padding is not supported")
+    if min(output_padding) < 0:
+        raise ConvolutionError("negative output_padding is not supported")
+    if min(stride) <= 0:
+        raise ConvolutionError("non-positive stride is not supported")
+    if min(dilation) < 0:
+        raise ConvolutionError("dilation should be greater than zero")
+    if weight.ndim != bx.ndim:
+        raise ConvolutionError(
+            f"Expected {weight.ndim}-dimensional input for {weight.ndim}-dimensional weight "
+            f"{_shape_list(weight.shape)}, but got {bx.ndim}-dimensional input of size {_shape_list(bx.shape)} "
+            "instead")
+    if weight.shape[0] < groups:
+        raise ConvolutionError(
+            f"Given groups={groups}, expected weight to be at least {groups} at dimension 0, but got weight of "
+            f"size {_shape_list(weight.shape)} instead")
     if weight.shape[0] % groups:
+        # (the doubled bracket is PyTorch's own wording)
         raise ConvolutionError(
             f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got "
             f"weight of size [{_shape_list(weight.shape)}] instead")
-    if not transposed and weight.shape[0] == 0:
-        raise ConvolutionError(
-            f"Given groups={groups}, expected weight to be at least 1 at dimension 0, but got weight of size "
-            f"{_shape_list(weight.shape)} instead")
-    kernel = tuple(weight.shape[2:])
-    if min(kernel) <= 0:
-        names = ("height", "width") if ndim <= 2 else ("depth", "height", "width")
-        shown = ((1,) + kernel) if ndim == 1 else kernel
-        raise ConvolutionError("kernel size should be greater than zero, but got "
-                               + " ".join(f"kernel_{a}: {k}" for a, k in zip(names, shown)))
-    batched = x.ndim == ndim + 2
-    batch_x = x if batched else x[np.newaxis]
     in_channels = weight.shape[0] if transposed else weight.shape[1] * groups
-    if batch_x.shape[1] != in_channels:
+    if bx.shape[1] != in_channels:
         what = "transposed=1" if transposed else f"groups={groups}"
         raise ConvolutionError(
             f"Given {what}, weight of size {_shape_list(weight.shape)}, expected input"
-            f"{_shape_list(batch_x.shape)} to have {in_channels} channels, but got {batch_x.shape[1]} channels "
-            "instead")
+            f"{_shape_list(bx.shape)} to have {in_channels} channels, but got {bx.shape[1]} channels instead")
     out_channels = weight.shape[1] * groups if transposed else weight.shape[0]
-    dtype = float_dtype(x.dtype)
-    if bias is not None:
-        bias = _real_array(bias, "bias")
-        if bias.shape != (out_channels,):
-            prefix = "transposed=1, " if transposed else ""
+    if bias is not None and bias.shape != (out_channels,):
+        prefix = "transposed=1, " if transposed else ""
+        raise ConvolutionError(
+            f"Given {prefix}weight of size {_shape_list(weight.shape)}, expected bias to be 1-dimensional with "
+            f"{out_channels} elements, but got bias of size {_shape_list(bias.shape)} instead")
+    spatial = bx.shape[2:]
+    if not transposed:
+        padded = tuple(n + b + a for n, b, a in zip(spatial, before, after))
+        effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        if any(e > n for e, n in zip(effective, padded)):
             raise ConvolutionError(
-                f"Given {prefix}weight of size {_shape_list(weight.shape)}, expected bias to be 1-dimensional "
-                f"with {out_channels} elements, but got bias of size {_shape_list(bias.shape)} instead")
-        bias = bias.astype(dtype, copy=False)
-    batch_x = np.ascontiguousarray(batch_x, dtype=dtype)
-    weight = np.ascontiguousarray(weight, dtype=dtype)
-    return batch_x, weight, bias, batched, ndim
+                f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). Kernel size: "
+                f"({' x '.join(map(str, effective))}). Kernel size can't be greater than actual input size")
+    # -- the CPU kernels' own checks
+    empty = bx.shape[0] == 0 or bx.shape[1] == 0
+    if not empty and 0 in spatial:
+        raise ConvolutionError("Only zero batch or zero channel inputs are supported, but got input shape: "
+                               + _shape_list(_view_2d(bx.shape, dim)))
+    if min(kernel) <= 0 or (transposed and weight.shape[1] == 0):
+        if dim == 3 and transposed:
+            raise ConvolutionError(
+                "non-empty 5D (n_output_plane x n_input_plane x kernel_depth x kernel_height x kernel_width) "
+                f"tensor expected for weight, but got: {_shape_list(weight.shape)}")
+        if min(kernel) <= 0 and dim == 3:
+            raise ConvolutionError(
+                f"kernel size should be greater than zero, but got: {' x '.join(map(str, kernel))} (TxHxW)")
+        if min(kernel) <= 0:
+            raise ConvolutionError("kernel size should be greater than zero, but got "
+                                   + _labelled("kernel", kernel, dim, 1))
+        raise ConvolutionError("non-empty 2D or 4D weight tensor expected, but got: "
+                               + _shape_list(_view_2d(weight.shape, dim)))
+    if min(dilation) <= 0:
+        if transposed:
+            shown = _labelled("dilation", dilation, dim, 1, sep=", ")
+        else:
+            shown = _shape_list(_torch_axes(dilation, dim, 1))
+        raise ConvolutionError(f"dilation should be greater than zero, but got {shown}")
+    geo = Geometry(stride, before, after, dilation)
+    if transposed:
+        output_padding = check_output_padding(output_padding, geo)
+        out_shape = conv_transpose_spatial_shape(spatial, kernel, geo, output_padding)
+    else:
+        out_shape = tuple(conv_output_size(n, k, s, b, d, a) for n, k, s, b, a, d in
+                          zip(spatial, kernel, stride, before, after, dilation))
+    work, out_dtype = _dtypes(bx, weight, bias, transposed)
+    return _Call(bx, weight, bias, batched, geo, out_shape, work, out_dtype, empty, groups, out_channels)
 
 
-def _finish(out, bias, batched):
-    if bias is not None:
-        out += bias.reshape((1, -1) + (1,) * (out.ndim - 2))
-    return out if batched else out[0]
+def _dtypes(x, weight, bias, transposed):
+    """``(work dtype, output dtype)`` under PyTorch's rule: input, weight and bias share one dtype.
+
+    Deliberate differences (docs/transposed.md): complex and bool tensors are refused (deconvkit is a
+    real-valued library; PyTorch computes complex convolutions and has no bool kernel), and an integer *input*
+    with a floating-point weight is promoted to the weight's dtype (images arrive as uint8; PyTorch raises).
+    float16 is computed in float32 and returned as float16; integers are computed exactly in int64 and
+    returned in their own dtype, wrapping on overflow as PyTorch's integer kernels do.
+    """
+    for array, what in ((x, "input"), (weight, "weight")):
+        if array.dtype.kind in "cb":
+            kind = "complex" if array.dtype.kind == "c" else "bool"
+            raise ConvolutionTypeError(
+                f"{what} of dtype {array.dtype}: {kind} convolutions are not supported by deconvkit (pass a "
+                "real integer or floating-point array)")
+    dtype = x.dtype
+    if dtype.kind in "iu" and weight.dtype.kind == "f":
+        dtype = weight.dtype
+
+    def weight_check():
+        if weight.dtype != dtype:
+            raise ConvolutionError(f"expected scalar type {_SCALAR_NAMES.get(dtype.name, dtype.name)} but found "
+                                   f"{_SCALAR_NAMES.get(weight.dtype.name, weight.dtype.name)}")
+
+    def bias_check():
+        if bias is not None and bias.dtype != dtype:
+            raise ConvolutionError(f"Input type ({_CPP_NAMES.get(dtype.name, dtype.name)}) and bias type "
+                                   f"({_CPP_NAMES.get(bias.dtype.name, bias.dtype.name)}) should be the same")
+
+    # PyTorch's CPU convolution checks the bias first, its transposed convolution the weight first.
+    for check in ((weight_check, bias_check) if transposed else (bias_check, weight_check)):
+        check()
+    if dtype.kind in "iu":
+        return np.dtype(np.int64), dtype
+    return float_dtype(dtype), dtype
+
+
+def _run(call: _Call, kernel) -> np.ndarray:
+    """Cast, run ``kernel(x, weight, geo, groups, out_shape)``, add the bias, cast back, unbatch."""
+    n_batch = call.x.shape[0]
+    if call.empty:
+        # PyTorch's "empty" path: zero input channels give zero output channels (not C_out copies of the bias).
+        channels = 0 if call.x.shape[1] == 0 else call.out_channels
+        out = np.zeros((n_batch, channels) + call.out_shape, dtype=call.out_dtype)
+    else:
+        x = np.ascontiguousarray(call.x, dtype=call.work)
+        weight = np.ascontiguousarray(call.weight, dtype=call.work)
+        out = kernel(x, weight, call.geo, call.groups, call.out_shape)
+        if call.bias is not None:
+            out += call.bias.astype(call.work).reshape((1, -1) + (1,) * (out.ndim - 2))
+        out = out.astype(call.out_dtype, copy=False)
+    return out if call.batched else out[0]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -173,12 +376,16 @@ def _tap_windows(tap, geo: Geometry, strided_shape, dense_shape):
 COLUMN_BUFFER_ELEMENTS = 2**21
 
 
+# Below this many input pixels per image, BLAS products one image wide are too narrow to be efficient.
+SMALL_MAP_PIXELS = 1024
+
+
 def _batch_chunks(n_batch: int, per_item: int):
     step = max(1, COLUMN_BUFFER_ELEMENTS // max(per_item, 1))
     return [slice(start, min(start + step, n_batch)) for start in range(0, n_batch, step)]
 
 
-def conv_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
+def _im2col_conv(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
     """im2col convolution of batched ``x`` (N, C_in, *S) -> (N, C_out, *out_shape)."""
     n_batch, in_channels = x.shape[:2]
     out_channels, in_per_group = weight.shape[:2]
@@ -226,7 +433,7 @@ def _transpose_plan(kernel, geo: Geometry, spatial, out_shape):
     return plan
 
 
-def conv_transpose_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
+def _col2im_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
     """col2im transposed convolution of batched ``x`` (N, C_in, *S) -> (N, C_out, *out_shape).
 
     The output is the window ``[pad_before, pad_before + out_shape)`` of the full scatter, so the same code
@@ -249,7 +456,14 @@ def conv_transpose_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> n
     unit_stride = all(s == 1 for s in geo.stride)
     for chunk in _batch_chunks(n_batch, out_channels * taps * pixels):
         part = x[chunk].reshape(-1, groups, in_per_group, pixels)
-        columns = np.matmul(matrix, part).reshape((len(part), out_channels, taps) + tuple(spatial))
+        if pixels < SMALL_MAP_PIXELS:
+            # Small maps (a generator's first layers): one product over the whole batch chunk,
+            # (C_out k^d, C_in) @ (C_in, n * pixels), instead of n products only `pixels` columns wide.
+            wide = np.ascontiguousarray(part.transpose(1, 2, 0, 3)).reshape(groups, in_per_group, -1)
+            columns = np.matmul(matrix, wide).reshape((groups, out_per_group, taps, len(part)) + tuple(spatial))
+            columns = np.moveaxis(columns, 3, 0).reshape((len(part), out_channels, taps) + tuple(spatial))
+        else:
+            columns = np.matmul(matrix, part).reshape((len(part), out_channels, taps) + tuple(spatial))
         target_out = out[chunk]
         phases = {}
         for index, phase, source, target in plan:
@@ -262,6 +476,261 @@ def conv_transpose_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> n
             for phase, grid in phases.items():
                 target_out[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, geo.stride)))] = grid
     return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# stride-1 correlation by flat shifts (no im2col), and the transposed convolution built from it
+# ----------------------------------------------------------------------------------------------------
+# Working-set targets for the blocked loops below: the accumulator block plus one input block should stay in
+# the 1-2 MiB L2 cache of current x86 cores, so each tap's multiply-add runs from cache, not memory.
+SHIFT_BLOCK_BYTES = 2**19
+DEPTHWISE_BLOCK_ELEMENTS = 2**18
+
+
+def _pad_or_crop(x, before, after):
+    """``x`` zero-padded by ``before``/``after`` on each spatial axis; negative amounts crop instead."""
+    spatial = x.shape[2:]
+    sizes = tuple(n + b + a for n, b, a in zip(spatial, before, after))
+    out = np.zeros(x.shape[:2] + sizes, dtype=x.dtype)
+    source, target = [], []
+    for n, b, size in zip(spatial, before, sizes):
+        start, stop = max(0, -b), min(n, size - b)
+        if start >= stop:
+            return out
+        source.append(slice(start, stop))
+        target.append(slice(start + b, stop + b))
+    out[(Ellipsis, *target)] = x[(Ellipsis, *source)]
+    return out
+
+
+def _shift_offsets(kernel, dilation, strides):
+    """Flat offset of every tap (C order) in an array whose flattened spatial strides are ``strides``."""
+    return [sum(int(t) * d * st for t, d, st in zip(tap, dilation, strides)) for tap in tap_offsets(kernel)]
+
+
+def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True) -> np.ndarray:
+    """Stride-1 convolution (cross-correlation) of batched ``x`` with any padding (negative: cropping).
+
+    The padded input is flattened per channel; output pixel ``q`` (in the padded grid's flat coordinates) is
+    ``sum_t W_t x[q + offset_t]``, so every tap reads one *contiguous* shifted block and nothing is copied
+    into an im2col buffer (whose size is ``prod(kernel)`` times the input: 27x for a 3x3x3 kernel). The
+    positions that wrap around a row are computed and thrown away when the valid window is cropped at the
+    end (``(padded - out) / padded`` extra work per axis, small for small kernels).
+
+    * one input channel per group (depthwise): per block of (image, channel) rows, the taps' shifted copies
+      (in cache) and one stacked product with the ``(C_out/g, taps)`` weights;
+    * otherwise: channels-last, per tap one BLAS product ``(block, C_in/g) @ (C_in/g, C_out/g)`` added into
+      the accumulator block (a taller, better-shaped product for BLAS than im2col's ``C_out x (C_in k^d)``
+      when channels are few).
+    """
+    unpadded = not any(before) and not any(after) and x.flags.c_contiguous
+    xp = x if unpadded else _pad_or_crop(x, before, after)
+    n_batch, in_channels = xp.shape[:2]
+    padded = xp.shape[2:]
+    kernel = weight.shape[2:]
+    out_channels, in_per_group = weight.shape[:2]
+    out_per_group = out_channels // groups
+    out_shape = tuple(n - d * (k - 1) for n, k, d in zip(padded, kernel, dilation))
+    flat = math.prod(padded)
+    strides = [math.prod(padded[i + 1:]) for i in range(len(padded))]
+    offsets = _shift_offsets(kernel, dilation, strides)
+    taps = len(offsets)
+    # one past the last valid output position, in flat padded coordinates
+    span = sum((o - 1) * st for o, st in zip(out_shape, strides)) + 1
+    if in_per_group == 1:
+        # depthwise: per (image, channel) row, the taps' shifted copies form a (taps, span) block and one
+        # stacked product (C_out/g, taps) @ (taps, span) combines them (measured ~20% faster than one
+        # broadcast multiply and one add per tap, which pass over the block twice per tap)
+        rows = xp.reshape(n_batch * in_channels, flat)
+        out = np.empty((n_batch * in_channels, out_per_group, flat), dtype=x.dtype)
+        weights = weight.reshape(groups, out_per_group, taps)
+        step = max(1, DEPTHWISE_BLOCK_ELEMENTS // (span * taps))
+        columns = np.empty((min(step, len(rows)), taps, span), dtype=x.dtype)
+        for start in range(0, len(rows), step):
+            stop = min(start + step, len(rows))
+            block = columns[:stop - start]
+            for t, offset in enumerate(offsets):
+                block[:, t] = rows[start:stop, offset:offset + span]
+            np.matmul(weights[np.arange(start, stop) % in_channels], block, out=out[start:stop, :, :span])
+        out = out.reshape((n_batch, out_channels) + tuple(padded))[(Ellipsis, *(slice(0, o) for o in out_shape))]
+        return np.ascontiguousarray(out) if contiguous else out
+    # channels-last: (N * flat, groups, C_in/g); the flat shift then also runs across the batch (the rows
+    # that straddle two images are among the discarded ones)
+    cl = np.ascontiguousarray(np.moveaxis(xp, 1, -1)).reshape(n_batch * flat, groups, in_per_group)
+    total = (n_batch - 1) * flat + span
+    matrices = np.ascontiguousarray(
+        weight.reshape(groups, out_per_group, in_per_group, taps).transpose(3, 0, 2, 1))  # (taps, g, Cg, Cog)
+    out = np.empty((n_batch * flat, groups, out_per_group), dtype=x.dtype)
+    block = max(64, SHIFT_BLOCK_BYTES // (x.itemsize * max(in_channels, out_channels)))
+    if groups == 1 and x.dtype in (np.float32, np.float64):
+        # BLAS accumulates in place (beta = 1), which saves the separate add pass per tap (measured
+        # 15-20% faster). Row-major (size, C_out) blocks are column-major (C_out, size) for BLAS.
+        gemm = scipy.linalg.blas.sgemm if x.dtype == np.float32 else scipy.linalg.blas.dgemm
+        flat_out = out.reshape(n_batch * flat, out_channels)
+        flat_in = cl.reshape(n_batch * flat, in_channels)
+        transposed_taps = [np.asfortranarray(matrices[t, 0].T) for t in range(taps)]   # (C_out, C_in)
+        for start in range(0, total, block):
+            stop = min(start + block, total)
+            acc = flat_out[start:stop].T
+            for t, offset in enumerate(offsets):
+                result = gemm(1.0, transposed_taps[t], flat_in[start + offset:stop + offset].T, beta=float(t > 0),
+                              c=acc, overwrite_c=1)
+                if not np.may_share_memory(result, acc):   # a wrapper that copied instead of updating in place
+                    acc[...] = result
+        out = out.reshape((n_batch,) + tuple(padded) + (out_channels,))
+        out = np.moveaxis(out[(slice(None), *(slice(0, o) for o in out_shape))], -1, 1)
+        return np.ascontiguousarray(out) if contiguous else out
+    tmp = np.empty((groups, block, out_per_group), dtype=x.dtype)
+    for start in range(0, total, block):
+        stop = min(start + block, total)
+        size = stop - start
+        acc = out[start:stop].transpose(1, 0, 2)                          # (g, size, Cog) view
+        part = tmp[:, :size]
+        for t, offset in enumerate(offsets):
+            source = cl[start + offset:stop + offset].transpose(1, 0, 2)   # (g, size, Cg) view
+            if groups == 1:
+                np.matmul(source[0], matrices[t, 0], out=acc[0] if t == 0 else part[0])
+            else:
+                np.matmul(source, matrices[t], out=acc if t == 0 else part)
+            if t:
+                acc += part
+    out = out.reshape((n_batch,) + tuple(padded) + (out_channels,))
+    out = np.moveaxis(out[(slice(None), *(slice(0, o) for o in out_shape))], -1, 1)
+    return np.ascontiguousarray(out) if contiguous else out
+
+
+def _as_correlation_weight(weight, groups):
+    """Transposed-convolution weight ``(C_in, C_out/g, *k)`` -> the flipped correlation weight
+    ``(C_out, C_in/g, *k)`` whose stride-1 correlation is the transposed convolution."""
+    in_channels, out_per_group = weight.shape[:2]
+    kernel = weight.shape[2:]
+    in_per_group = in_channels // groups
+    w = weight.reshape((groups, in_per_group, out_per_group) + kernel).swapaxes(1, 2)
+    w = w.reshape((groups * out_per_group, in_per_group) + kernel)
+    return w[(Ellipsis, *(slice(None, None, -1),) * len(kernel))]
+
+
+def _phase_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
+    """Transposed convolution as ``prod(stride)`` stride-1 correlations, one per output phase (dilation 1).
+
+    Along one axis, output ``o = q s + r`` receives input ``j`` through tap ``t`` when
+    ``j s + t - p = q s + r``: only the taps ``t = t0 + s u`` with ``t0 = (r + p) mod s`` and the inputs
+    ``j = q + c - u`` with ``c = (r + p - t0) / s``. So phase ``r`` is a stride-1 correlation of the input
+    with the reversed sub-kernel ``w[t0::s]``, padded by ``len(sub-kernel) - 1 - c`` in front. No
+    kernel-sized column buffer is built and every multiply-add lands on its own output pixel.
+    """
+    n_batch = x.shape[0]
+    out_channels = weight.shape[1] * groups
+    kernel = weight.shape[2:]
+    spatial = x.shape[2:]
+    # every output pixel belongs to a phase with at least one tap unless some stride exceeds the kernel
+    covered = all(s <= k for s, k in zip(geo.stride, kernel))
+    out = (np.empty if covered else np.zeros)((n_batch, out_channels) + tuple(out_shape), dtype=x.dtype)
+    flipped = _as_correlation_weight(weight, groups)        # reversed in every axis
+    plans = []
+    for phase in itertools.product(*(range(s) for s in geo.stride)):
+        before, after, taps, grid = [], [], [], []
+        for r, s, p, k, n, o in zip(phase, geo.stride, geo.pad_before, kernel, spatial, out_shape):
+            length = len(range(r, o, s))
+            t0 = (r + p) % s
+            sub = len(range(t0, k, s))
+            if length == 0 or sub == 0:
+                break
+            c = (r + p - t0) // s
+            b = sub - 1 - c
+            before.append(b)
+            after.append(length + sub - 1 - n - b)
+            # w[t0::s] reversed is a slice of the fully reversed kernel
+            last = t0 + s * (sub - 1)
+            taps.append(slice(k - 1 - last, k - t0, s))
+            grid.append(slice(r, None, s))
+        else:
+            plans.append((before, after, taps, grid))
+    if not plans:
+        return out
+    # Pad once, by the most any phase needs, and read each phase's output as a window of its correlation
+    # over that common padded input (instead of one padded copy of the input per phase).
+    most_before = [max(0, *(plan[0][i] for plan in plans)) for i in range(len(kernel))]
+    most_after = [max(0, *(plan[1][i] for plan in plans)) for i in range(len(kernel))]
+    padded = _pad_or_crop(x, most_before, most_after)
+    for before, after, taps, grid in plans:
+        sub_weight = np.ascontiguousarray(flipped[(Ellipsis, *taps)])
+        full = _shift_correlate(padded, sub_weight, (0,) * len(kernel), (0,) * len(kernel), (1,) * len(kernel),
+                                groups, contiguous=False)
+        window = tuple(slice(m - b, m - b + len(range(g.start, o, g.step)))
+                       for m, b, g, o in zip(most_before, before, grid, out_shape))
+        out[(Ellipsis, *grid)] = full[(Ellipsis, *window)]
+    return out
+
+
+def _choose_conv(weight, geo: Geometry, groups: int) -> str:
+    """Algorithm for a convolution: ``"pointwise"`` (1x1 kernel, stride 1, no padding: one BLAS product),
+    ``"shift"`` (stride 1) or ``"im2col"`` (strided)."""
+    if all(s == 1 for s in geo.stride):
+        if all(k == 1 for k in weight.shape[2:]) and not any(geo.pad_before) and not any(geo.pad_after):
+            return "pointwise"
+        return "shift"
+    return "im2col"
+
+
+def _pointwise_conv(x, weight, groups: int) -> np.ndarray:
+    """1x1 convolution: ``(C_out/g, C_in/g) @ (C_in/g, pixels)`` per image and group, in NCHW directly."""
+    n_batch, in_channels = x.shape[:2]
+    out_channels = weight.shape[0]
+    matrices = weight.reshape(groups, out_channels // groups, in_channels // groups)
+    out = np.matmul(matrices, x.reshape(n_batch, groups, in_channels // groups, -1))
+    return out.reshape((n_batch, out_channels) + x.shape[2:])
+
+
+def _choose_conv_transpose(weight, geo: Geometry, groups: int, pixels: int) -> str:
+    """Algorithm for a transposed convolution (measured choices: docs/benchmarks_transposed.md).
+
+    * tiny input maps (under 256 pixels): ``"col2im"``, one BLAS product over the whole batch;
+    * stride 1: ``"shift"`` -- the flipped-kernel correlation;
+    * stride >= kernel on every axis (the kernel copies never overlap) or many channels per group:
+      ``"col2im"`` -- one BLAS product ``W^T x`` gives every scattered kernel copy at once, added into its
+      stride phase (no overlap: each copy is one block per tap);
+    * few input channels per group (depthwise) or 3-D: ``"phase"`` -- one stride-1 correlation per stride
+      phase, where the depthwise multiply-add or the channels-last products apply.
+    """
+    kernel = weight.shape[2:]
+    if pixels < SMALL_MAP_PIXELS // 4:
+        # a few input pixels (a generator's 1x1 or 4x4 start): one product gives every kernel copy
+        return "col2im"
+    if all(s == 1 for s in geo.stride):
+        return "shift"
+    if any(d != 1 for d in geo.dilation) or all(s >= k for s, k in zip(geo.stride, kernel)):
+        return "col2im"
+    in_per_group = weight.shape[0] // groups
+    if in_per_group <= 4 or len(kernel) == 3:
+        return "phase"
+    return "col2im"
+
+
+def conv_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
+    """Convolution of batched, validated ``x`` (N, C_in, *S) -> (N, C_out, *out_shape)."""
+    method = _choose_conv(weight, geo, groups)
+    if method == "pointwise":
+        return _pointwise_conv(x, weight, groups)
+    if method == "shift":
+        return _shift_correlate(x, weight, geo.pad_before, geo.pad_after, geo.dilation, groups)
+    return _im2col_conv(x, weight, geo, groups, out_shape)
+
+
+def conv_transpose_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> np.ndarray:
+    """Transposed convolution of batched, validated ``x`` (N, C_in, *S) -> (N, C_out, *out_shape): the
+    window ``[pad_before, pad_before + out_shape)`` of the full scatter."""
+    method = _choose_conv_transpose(weight, geo, groups, math.prod(x.shape[2:]))
+    if method == "shift":
+        kernel = weight.shape[2:]
+        before = [d * (k - 1) - p for k, d, p in zip(kernel, geo.dilation, geo.pad_before)]
+        after = [o - n - b + d * (k - 1) for o, n, b, k, d in zip(out_shape, x.shape[2:], before, kernel,
+                                                                    geo.dilation)]
+        flipped = np.ascontiguousarray(_as_correlation_weight(weight, groups))
+        return _shift_correlate(x, flipped, before, after, geo.dilation, groups)
+    if method == "phase":
+        return _phase_conv_transpose(x, weight, geo, groups, out_shape)
+    return _col2im_conv_transpose(x, weight, geo, groups, out_shape)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -302,12 +771,9 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, _nd
     array([[45., 54.],
            [81., 90.]])
     """
-    x, weight, bias, batched, ndim = _prepare(x, weight, bias, _ndim, transposed=False, groups=groups,
-                                              name="conv")
-    kernel = weight.shape[2:]
-    geo = geometry(ndim, kernel, stride, padding, dilation)
-    out_shape = conv_spatial_shape(x.shape[2:], kernel, geo)
-    return _finish(conv_kernel(x, weight, geo, groups, out_shape), bias, batched)
+    call = _validate(x, weight, bias, _ndim, transposed=False, groups=groups, stride=stride, padding=padding,
+                     dilation=dilation, name="conv")
+    return _run(call, conv_kernel)
 
 
 def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
@@ -345,16 +811,14 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
     >>> conv_transpose(np.array([[1.0, 2.0]]), np.array([[[3.0, 4.0]]]), stride=2)
     array([[3., 4., 6., 8.]])
     """
-    x, weight, bias, batched, ndim = _prepare(x, weight, bias, _ndim, transposed=True, groups=groups,
-                                              name="conv_transpose")
-    kernel = weight.shape[2:]
-    geo = geometry(ndim, kernel, stride, padding, dilation, transposed=True)
     if output_size is not None:
-        output_padding = output_padding_for(x.shape[2:], output_size, kernel, geo.stride, geo.pad_before,
-                                            geo.dilation)
-    output_padding = check_output_padding(output_padding, geo)
-    out_shape = conv_transpose_spatial_shape(x.shape[2:], kernel, geo, output_padding)
-    return _finish(conv_transpose_kernel(x, weight, geo, groups, out_shape), bias, batched)
+        # nn.ConvTranspose*d.forward solves for output_padding in Python, before the convolution's own checks
+        spatial_x = np.shape(x)[-(np.ndim(weight) - 2):] if np.ndim(weight) > 2 else np.shape(x)
+        output_padding = output_padding_for(spatial_x, output_size, np.shape(weight)[2:], stride, padding,
+                                            dilation)
+    call = _validate(x, weight, bias, _ndim, transposed=True, groups=groups, stride=stride, padding=padding,
+                     dilation=dilation, output_padding=output_padding, name="conv_transpose")
+    return _run(call, conv_transpose_kernel)
 
 
 def _fixed_dimension(function, ndim, name):
@@ -401,21 +865,21 @@ def conv_matrix(input_shape, weight, stride=1, padding=0, dilation=1, groups=1) 
            [0., 0., 3., 4.]])
     """
     input_shape = tuple(int(n) for n in input_shape)
-    weight = _real_array(weight, "weight")
+    weight = _numeric_array(weight, "weight")
     ndim = weight.ndim - 2
     if len(input_shape) not in (ndim + 1, ndim + 2) or min(input_shape, default=0) < 1:
         raise DeconvkitError(
             f"input_shape must be (C_in, *spatial) or (N, C_in, *spatial) with {ndim} positive spatial sizes "
             f"for a weight of shape {weight.shape}, got {input_shape}")
     x_shape = input_shape if len(input_shape) == ndim + 2 else (1,) + input_shape
-    # Validate channels/groups exactly as conv() would, on a one-pixel stand-in carrying the channel count.
-    _prepare(np.zeros(x_shape[:2] + (1,) * ndim), weight, None, ndim, transposed=False, groups=groups,
-             name="conv")
+    # Validate exactly as conv() would, on a zero-stride stand-in of the input's shape (nothing allocated).
+    call = _validate(np.broadcast_to(np.zeros((), weight.dtype), x_shape), weight, None, ndim, transposed=False,
+                     groups=groups, stride=stride, padding=padding, dilation=dilation, name="conv")
     weight = weight.astype(float_dtype(weight.dtype), copy=False)
     kernel = weight.shape[2:]
-    geo = geometry(ndim, kernel, stride, padding, dilation)
+    geo = call.geo
     spatial = x_shape[2:]
-    out_shape = conv_spatial_shape(spatial, kernel, geo)
+    out_shape = call.out_shape
     n_batch, in_channels = x_shape[:2]
     out_channels, in_per_group = weight.shape[:2]
     out_per_group = out_channels // groups

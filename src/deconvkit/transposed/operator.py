@@ -7,8 +7,8 @@ import numpy as np
 
 from .._shared import DeconvkitError, float_dtype
 from ..operators import LinearOperator
-from .arithmetic import adjoint_output_padding, conv_spatial_shape, geometry
-from .functional import _prepare, conv_kernel, conv_matrix, conv_transpose_kernel
+from .arithmetic import adjoint_output_padding
+from .functional import _validate, conv_kernel, conv_matrix, conv_transpose_kernel
 
 __all__ = ["ConvOperator"]
 
@@ -52,14 +52,15 @@ class ConvOperator(LinearOperator):
             raise DeconvkitError(
                 f"input_shape must be (C_in, *spatial) or (N, C_in, *spatial) matching a weight of shape "
                 f"{weight.shape}, got {input_shape}")
-        probe = np.zeros(input_shape[-ndim - 1:-ndim] + (1,) * ndim, dtype=dtype)
-        _, self.weight, _, _, _ = _prepare(probe, weight.astype(dtype), None, ndim, transposed=False,
-                                           groups=groups, name="conv")
+        # validated exactly as conv() validates a call (zero-stride stand-in input: nothing allocated)
+        probe = np.broadcast_to(np.zeros((), dtype), (1,) + input_shape[-ndim - 1:])
+        call = _validate(probe, weight.astype(dtype), None, ndim, transposed=False, groups=groups,
+                         stride=stride, padding=padding, dilation=dilation, name="conv")
+        self.weight = np.ascontiguousarray(call.weight, dtype=dtype)
         self.ndim_spatial = ndim
         self.groups = groups
-        self.geometry = geometry(ndim, self.weight.shape[2:], stride, padding, dilation)
-        spatial = input_shape[-ndim:]
-        out_spatial = conv_spatial_shape(spatial, self.weight.shape[2:], self.geometry)
+        self.geometry = call.geo
+        out_spatial = call.out_shape
         output_shape = input_shape[:-ndim - 1] + (self.weight.shape[0],) + out_spatial
         super().__init__(input_shape, output_shape, dtype)
         self.padding = padding
