@@ -52,6 +52,7 @@ def test_int64_default_integers_to_png_keep_their_values(tmp_path):
     np.testing.assert_array_equal(written, data)
     assert written.max() == 236
     image, meta = io.read_image(tmp_path / "a.png")
+    assert meta.dtype == np.uint16 and meta.scale == 255  # 8-bit values in a 16-bit PNG: the 8-bit scale
     np.testing.assert_allclose(image, data / 255, rtol=1e-6)
     io.write_image(tmp_path / "b.jpg", data)  # JPEG: fits uint8 too
     assert np.abs(iio.imread(tmp_path / "b.jpg").astype(int) - data).max() <= 3
