@@ -156,3 +156,18 @@ def test_random_arrays_round_trip_exactly(tmp_path, ext, dtype):
         np.testing.assert_array_equal(raw(second), data)
 
     check()
+
+
+def test_damaged_16bit_colour_png_is_one_line_and_nothing_on_stderr(tmp_path, capfd):
+    # The 16-bit colour path goes through OpenCV, whose libpng printed "libpng error: IHDR: CRC error" to
+    # stderr besides our error (found by benchmarks/fuzz_readers.py).
+    pytest.importorskip("cv2")
+    io.write_image(tmp_path / "c.png", np.arange(48, dtype=np.uint16).reshape(4, 4, 3) * 1000)
+    good = (tmp_path / "c.png").read_bytes()
+    for name, content in (("crc.png", good[:20] + bytes([good[20] ^ 1]) + good[21:]),  # IHDR width byte
+                          ("short.png", good[:-20])):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(InputError, match="CRC|truncated"):
+            io.read_image(tmp_path / name)
+    assert capfd.readouterr().err == ""
+    assert read_or_refuse(tmp_path / "c.png") is not None

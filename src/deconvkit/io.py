@@ -283,15 +283,41 @@ def _read_png_16bit_colour(path: str) -> np.ndarray:
     try:
         import cv2
     except ImportError:
-        raise DeconvkitError(
+        raise InputError(
             f"{path} is a 16-bit colour PNG, which needs OpenCV to read without losing bits "
             "(pip install opencv-python-headless), or save it as TIFF") from None
+    # libpng prints its complaints about a damaged file to stderr itself (and OpenCV then returns None):
+    # check the chunk structure first, so a damaged file gives our one line and nothing else.
+    _check_png_chunks(path)
     data = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if data is None:
-        raise DeconvkitError(f"cannot read {path}: OpenCV could not decode it")
+        raise InputError(f"cannot read {path}: OpenCV could not decode it")
     if data.ndim == 3:  # OpenCV orders colour channels BGR(A)
         data = data[..., [2, 1, 0, 3][:data.shape[-1]]]
     return data
+
+
+def _check_png_chunks(path: str) -> None:
+    """Every chunk complete with a correct CRC, up to IEND; else an InputError naming the first problem."""
+    import zlib
+
+    with open(path, "rb") as handle:
+        content = handle.read()
+    position = 8
+    while True:
+        if position + 12 > len(content):
+            raise InputError(f"cannot read {path} as PNG: truncated (no IEND chunk)")
+        length = int.from_bytes(content[position:position + 4], "big")
+        kind = content[position + 4:position + 8]
+        end = position + 12 + length
+        if end > len(content):
+            raise InputError(f"cannot read {path} as PNG: truncated {kind.decode('latin-1')!r} chunk")
+        stored = int.from_bytes(content[end - 4:end], "big")
+        if zlib.crc32(content[position + 4:end - 4]) != stored:
+            raise InputError(f"cannot read {path} as PNG: {kind.decode('latin-1')!r} chunk fails its CRC check")
+        if kind == b"IEND":
+            return
+        position = end
 
 
 def _png_is_16bit_colour(path: str) -> bool:
