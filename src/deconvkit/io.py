@@ -50,7 +50,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._shared import MAX_PIXELS
-from .errors import (DeconvkitError, InputError, InputNotFoundError, MemoryLimitError, OutputError,
+from .errors import (DeconvkitError, InputError, InputNotFoundError, MemoryLimitError, OutputError, ParameterError,
                      OutputExistsError, OutputFolderError, OutputIsFolderError, OutputPermissionError,
                      OutputWriteError)
 
@@ -191,7 +191,7 @@ def merge_alpha(colour: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     if colour.ndim == alpha.ndim - 1:
         colour = colour[..., np.newaxis]
     if colour.shape[:-1] != alpha.shape[:-1]:
-        raise DeconvkitError(f"colour of shape {colour.shape} does not match alpha of shape {alpha.shape}")
+        raise ParameterError(f"colour of shape {colour.shape} does not match alpha of shape {alpha.shape}")
     return np.concatenate([colour.astype(alpha.dtype, copy=False), alpha], axis=-1)
 
 
@@ -269,7 +269,7 @@ def _to_float(data: np.ndarray, dtype=None, scale: float | None = None) -> np.nd
         dtype = np.float64 if wide else np.float32
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
-        raise DeconvkitError(f"dtype={dtype} must be a float dtype")
+        raise ParameterError(f"dtype={dtype} must be a float dtype")
     if data.dtype.kind in "iu":
         scale = intensity_scale(data) if scale is None else scale
         # Divide in float64 when the integers are wide: float32 would round them before the division.
