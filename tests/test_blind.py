@@ -200,7 +200,8 @@ def test_colour_estimated_on_luminance_and_every_channel_restored():
     # every channel restored with the same PSF (and the shared, jointly estimated NSR) as a grey
     # restoration of that channel
     nsr = result.params["deconvolve"]["nsr"]
-    channel = deconvkit.deconvolve(blurred[..., 1], result.psf, method="wiener", nsr=nsr)
+    channel = deconvkit.deconvolve(blurred[..., 1], result.psf, method="wiener", nsr=nsr,
+                                   nsr_exponent=result.params["deconvolve"]["nsr_exponent"])
     np.testing.assert_allclose(result.image[..., 1], channel, atol=1e-6)
 
 
@@ -279,3 +280,45 @@ def test_general_estimator_uses_the_configured_fft_workers(monkeypatch):
     # ``workers`` are boundaries.smooth_extend's (once per pyramid level, not yet on the backend)
     assert seen.count(2) > 10 * seen.count(None) and set(seen) <= {2, None}
     np.testing.assert_array_equal(one, two)  # threads split independent 1-D transforms: same bits
+
+
+def test_select_region_finds_the_structured_part_of_a_large_frame():
+    from deconvkit.blind._region import region_side, select_region
+
+    rng = np.random.default_rng(0)
+    frame = np.full((2000, 2600), 0.3)
+    frame[1100:1900, 1500:2300] = rng.random((800, 800)) > 0.5  # the only edges
+    rows, cols = select_region(frame, 27)
+    side = region_side(frame.shape, 27)
+    assert (rows.stop - rows.start, cols.stop - cols.start) == (side, side) == (1024, 1024)
+    assert rows.start <= 1100 and rows.stop >= 1900 and cols.start <= 1500 and cols.stop >= 2300
+    small = np.zeros((300, 400))
+    assert select_region(small, 27) == (slice(0, 300), slice(0, 400))
+
+
+def test_blind_progress_names_each_stage_when_the_callback_takes_one(camera):
+    from deconvkit.psf import motion
+
+    blurred = deconvkit.blur(camera[:160, :160], motion(9, 20), boundary="valid", noise=0.005, rng=0)
+    stages, plain = [], []
+    deconvkit.deblur(blurred, psf_size=13, progress=lambda d, t, stage=None: stages.append(stage))
+    deconvkit.deblur(blurred, psf_size=13, progress=lambda d, t: plain.append((d, t)))
+    assert stages[0] == "PSF: pyramid levels" and stages[-1] == "restoring"
+    assert {"PSF: residual check", "PSF: refinement"} <= set(stages)
+    assert plain  # a two-argument callback still works
+
+
+@pytest.mark.slow
+def test_blind_on_a_large_frame_estimates_on_a_window_and_finds_the_kernel():
+    from skimage import data
+
+    from conftest import LEVIN
+
+    psf = np.load(LEVIN / "psfs.npz")["psf2"] if (LEVIN / "psfs.npz").exists() else deconvkit.psf.motion(13, 30)
+    tiles = [data.camera() / 255.0, data.astronaut().mean(axis=2) / 255.0, data.coins() / 255.0]
+    sharp = np.block([[tiles[0], tiles[1], tiles[0][::-1]], [tiles[1][:, ::-1], tiles[0][:, ::-1], tiles[1]],
+                      [tiles[0][::-1], tiles[1][::-1], tiles[0]]])[:1400, :1500]
+    blurred = deconvkit.blur(sharp, psf, boundary="valid", noise=0.01, rng=1)
+    estimate, info = deconvkit.estimate_psf(blurred, size=25)
+    assert "region" in info  # estimated on a window, not the whole frame
+    assert deconvkit.blind.psf_similarity(estimate, psf) > 0.8  # 0.84 measured (Levin kernel 2, 1% noise)

@@ -201,7 +201,7 @@ def test_return_info_reports_what_was_used(rng):
         assert info["boundary"] in ("unknown", "pad", "periodic")
         assert info["time_s"] >= 0
     _, info = deconvkit.deconvolve(image, gaussian_psf(1.0, 5), method="wiener", return_info=True)
-    assert info["nsr"] > 0 and info["nsr_rule"] == "discrepancy"
+    assert info["nsr"] > 0 and info["nsr_rule"].startswith("Wiener")
     _, info = deconvkit.deconvolve(image, gaussian_psf(1.0, 5), method="richardson_lucy", return_info=True)
     assert info["iterations"] >= 1 and info["noise_sigma"] > 0
 

@@ -172,7 +172,7 @@ def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch, existing):
     if existing:
         path.write_bytes(b"old contents")
 
-    def failing_encode(tmp, fmt, data, channel_axis):
+    def failing_encode(tmp, fmt, data, channel_axis, spacing=None):
         with open(tmp, "wb") as handle:
             handle.write(b"II*\x00 half a file")
         raise OSError("disk full (simulated)")
@@ -199,8 +199,8 @@ def test_file_appearing_during_write_is_not_clobbered(tmp_path, monkeypatch):
     path = tmp_path / "out.npy"
     real_encode = io._encode
 
-    def racing_encode(tmp, fmt, data, channel_axis):
-        real_encode(tmp, fmt, data, channel_axis)
+    def racing_encode(tmp, fmt, data, channel_axis, spacing=None):
+        real_encode(tmp, fmt, data, channel_axis, spacing)
         path.write_bytes(b"written by someone else meanwhile")
 
     monkeypatch.setattr(io, "_encode", racing_encode)

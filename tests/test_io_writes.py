@@ -38,9 +38,9 @@ def test_temporary_name_is_short_hidden_and_never_an_image_name(tmp_path, monkey
     seen = []
     real = io._encode
 
-    def spy(tmp, fmt, data, channel_axis, **kwargs):
+    def spy(tmp, fmt, data, channel_axis, *args, **kwargs):
         seen.append(os.path.basename(tmp))
-        real(tmp, fmt, data, channel_axis, **kwargs)
+        real(tmp, fmt, data, channel_axis, *args, **kwargs)
 
     monkeypatch.setattr(io, "_encode", spy)
     name = "x" * 245 + ".tif"  # 249 characters: the ENAMETOOLONG case
@@ -101,7 +101,7 @@ def test_os_errors_mid_write_are_one_output_error_and_leave_nothing(tmp_path, mo
     if existing:
         path.write_bytes(b"old contents")
 
-    def fills_the_disk(tmp, fmt, data, channel_axis, **kwargs):
+    def fills_the_disk(tmp, fmt, data, channel_axis, *args, **kwargs):
         with open(tmp, "wb") as handle:
             handle.write(b"\x89PNG half a file")
         raise OSError(code, os.strerror(code))

@@ -329,11 +329,14 @@ def test_auto_reports_progress_through_the_sure_search_and_the_final_solve(camer
     y = deconvkit.blur(camera[:64, :64], deconvkit.psf.gaussian(1.0), boundary="valid", noise=0.01, rng=0)
     _, info = deconvkit.deconvolve(y, deconvkit.psf.gaussian(1.0), progress=lambda d, t: calls.append((d, t)),
                                    return_info=True)
+    from deconvkit.solvers import _selection
     from deconvkit.solvers.auto import _SURE_ITERATIONS
     from deconvkit.solvers.tv import TV_ITERATIONS
 
-    sure_solves = 2 * len(info["sure_risk"])
-    assert sum(1 for d, t in calls if d == t == _SURE_ITERATIONS) == sure_solves  # every SURE solve, to its end
+    # every SURE solve of the weight search, to its end, and the TV candidate's solves in the ranking
+    sure_solves = 2 * len(info["sure_risk"]) + 1 + _selection.PROBES
+    assert info["method"] == "tv"
+    assert sum(1 for d, t in calls if d == t == _SURE_ITERATIONS) == sure_solves
     assert calls[-1] == (info["iterations"], info["iterations"]) == (TV_ITERATIONS, TV_ITERATIONS)  # final
 
 
@@ -365,12 +368,13 @@ def test_auto_rejects_bad_weight_options(camera):
 def test_auto_constrains_intensities_but_not_signed_data(camera):
     psf = deconvkit.psf.motion(9, 20)
     intensities = deconvkit.blur(camera[:96, :96], psf, boundary="valid", noise=0.01, rng=0)
-    x, info = deconvkit.deconvolve(intensities, psf, return_info=True)
+    # TV's constraint (on this smooth sky crop the solver ranking picks Wiener, which has none)
+    x, info = deconvkit.deconvolve(intensities, psf, solver_rule="tv", return_info=True)
     assert info["nonneg"] is True
     assert x.min() >= -1e-6  # the projection is exact in the last ADMM step's x-iterate
     # the same data shifted well below zero (e.g. background-subtracted): no constraint
     signed = intensities - 1.0  # values -0.26 ... -0.14
-    x_signed, info = deconvkit.deconvolve(signed, psf, return_info=True)
+    x_signed, info = deconvkit.deconvolve(signed, psf, solver_rule="tv", return_info=True)
     assert info["nonneg"] is False
     assert x_signed.min() < -0.1
 

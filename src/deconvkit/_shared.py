@@ -166,3 +166,24 @@ def tensor_device(obj):
     if module is not None and isinstance(obj, module.Tensor):
         return obj.device
     return None
+
+
+def staged_progress(progress, stage: str):
+    """A ``(done, total)`` callback that also names the ``stage`` to ``progress`` when it takes one.
+
+    Long runs (blind deblurring of a photo) go through several stages, each with its own count; a
+    callback with a ``stage`` keyword (the CLI's bar) shows which one is running, and a plain
+    ``progress(done, total)`` keeps working unchanged.
+    """
+    if progress is None:
+        return lambda done, total: None
+    import inspect
+
+    try:
+        parameters = inspect.signature(progress).parameters.values()
+        named = any(p.name == "stage" or p.kind is p.VAR_KEYWORD for p in parameters)
+    except (TypeError, ValueError):  # builtins without a signature
+        named = False
+    if not named:
+        return progress
+    return lambda done, total: progress(done, total, stage=stage)

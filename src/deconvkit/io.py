@@ -25,6 +25,10 @@ Conventions
   then are renamed into place, so a crash or an error never leaves a partial file, and an existing file is
   never replaced unless ``overwrite=True``. The temporary file is removed on errors, Ctrl-C, SIGTERM and
   SIGHUP; one left by a run killed with SIGKILL is removed by the next write into that folder.
+* Voxel spacing (micrometres, one value per spatial axis: ``(dz, dy, dx)`` or ``(dy, dx)``) is read from
+  OME-TIFF (``PhysicalSizeX/Y/Z``) and ImageJ TIFF (resolution tags, ``spacing``, ``unit``) metadata into
+  ``ImageInfo.spacing``, and written back as ImageJ metadata (uint8/uint16/float32 grey data, which Fiji
+  opens directly) or OME-XML (other dtypes, colour). :func:`read_volume` insists on knowing it.
 * Problems raise the precise :mod:`deconvkit.errors` class with one line naming the path:
   :class:`~deconvkit.errors.InputError` for files that cannot be read (a missing file is an
   :class:`~deconvkit.errors.InputNotFoundError`, also a :class:`FileNotFoundError`),
@@ -35,6 +39,7 @@ Conventions
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import math
 import os
@@ -54,7 +59,7 @@ from .errors import (DeconvkitError, InputError, InputNotFoundError, MemoryLimit
                      OutputExistsError, OutputFolderError, OutputIsFolderError, OutputPermissionError,
                      OutputWriteError)
 
-__all__ = ["ImageInfo", "read_image", "write_image", "read_psf", "FORMATS", "intensity_scale",
+__all__ = ["ImageInfo", "read_image", "read_volume", "write_image", "read_psf", "FORMATS", "intensity_scale",
            "split_alpha", "merge_alpha", "AlphaSplit", "check_output_path", "remove_stale_temporaries"]
 
 # Format name -> file extensions (the first is the canonical one).
@@ -114,6 +119,9 @@ class ImageInfo:
         The last channel is alpha (RGBA, grey+alpha); see :func:`split_alpha`.
     mode : str
         The file's colour model when it was converted on read (``"CMYK"``, ``"palette"``), else ``""``.
+    spacing : tuple of float or None
+        Voxel spacing in micrometres per spatial axis (``(dz, dy, dx)`` for a stack, ``(dy, dx)`` for an
+        image), from OME or ImageJ TIFF metadata; ``None`` when the file does not say.
     """
 
     path: str
@@ -124,6 +132,7 @@ class ImageInfo:
     scale: float | None = None
     alpha: bool = False
     mode: str = ""
+    spacing: tuple | None = None
 
     @property
     def bit_depth(self) -> int:
@@ -327,7 +336,7 @@ def _png_is_16bit_colour(path: str) -> bool:
     return len(header) == 26 and header[12:16] == b"IHDR" and header[24] == 16 and header[25] in (2, 4, 6)
 
 
-def _read_tiff(path: str) -> tuple[np.ndarray, int | None, bool, str]:
+def _read_tiff(path: str) -> tuple[np.ndarray, int | None, bool, str, tuple | None]:
     import logging
 
     import tifffile
@@ -344,7 +353,7 @@ def _read_tiff(path: str) -> tuple[np.ndarray, int | None, bool, str]:
         tiff_logger.setLevel(level)
 
 
-def _read_tiff_series(path: str, tifffile) -> tuple[np.ndarray, int | None, bool, str]:
+def _read_tiff_series(path: str, tifffile) -> tuple[np.ndarray, int | None, bool, str, tuple | None]:
     with tifffile.TiffFile(path) as tif:
         series = tif.series
         if not series:
@@ -364,6 +373,12 @@ def _read_tiff_series(path: str, tifffile) -> tuple[np.ndarray, int | None, bool
                 warnings.warn(f"{path}: holds {len(series)} image series of different shapes; read the first",
                               stacklevel=4)
             data, axes = first.asarray(), first.axes
+        spacing = None
+        if axes == first.axes:  # one series (a stack of page-by-page series has no spacing metadata)
+            try:
+                spacing = _tiff_spacing(tif, axes)
+            except Exception:  # metadata is advisory: a malformed tag must not make the pixels unreadable
+                spacing = None
     channel_axis, alpha, mode = None, False, ""
     if "S" in axes:  # samples per pixel (colour), planar or not: always last
         data = np.moveaxis(data, axes.index("S"), -1)
@@ -374,7 +389,58 @@ def _read_tiff_series(path: str, tifffile) -> tuple[np.ndarray, int | None, bool
         data, channel_axis, mode = _expand_palette(path, data, np.asarray(colormap)), -1, "palette"
     elif photometric == 5 and channel_axis is not None and data.shape[-1] - int(alpha) == 4:  # SEPARATED
         data, mode = _cmyk_to_rgb(data, alpha), "CMYK"
-    return data, channel_axis, alpha, mode
+    return data, channel_axis, alpha, mode, spacing
+
+
+# Length units as OME and ImageJ spell them, in micrometres.
+_UNITS = {"um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
+          "micrometre": 1.0, "\\u00b5m": 1.0, "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}
+
+
+def _to_micrometres(value, unit) -> float | None:
+    factor = _UNITS.get(str(unit).strip().lower()) if unit is not None else None
+    if factor is None or value is None:
+        return None
+    number = float(value) * factor
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _tiff_spacing(tif, axes: str) -> tuple | None:
+    """Voxel spacing (um) per spatial axis of the series, or None unless every one of them is known.
+
+    Only files whose series is an image (``YX``) or a z-stack (``ZYX``), colour or not, get a spacing: for
+    time series or multi-channel hyperstacks the axes the solvers would see are not spatial.
+    """
+    spatial = axes.replace("S", "")
+    if spatial not in ("YX", "ZYX"):
+        return None
+    sizes: dict[str, float | None] = {}
+    if tif.is_ome and tif.ome_metadata:
+        import xml.etree.ElementTree as ET
+
+        root = ET.fromstring(tif.ome_metadata)
+        pixels = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+        if pixels is None:
+            return None
+        for axis in spatial:
+            sizes[axis] = _to_micrometres(pixels.get(f"PhysicalSize{axis}"),
+                                          pixels.get(f"PhysicalSize{axis}Unit", "µm"))
+    elif tif.is_imagej:
+        meta = tif.imagej_metadata or {}
+        unit = meta.get("unit")
+        page = tif.pages[0]
+        for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
+            resolution = page.tags.get(tag)
+            if resolution is None:
+                return None
+            numerator, denominator = resolution.value
+            sizes[axis] = _to_micrometres(denominator / numerator if numerator else None, unit)
+        if "Z" in spatial:
+            sizes["Z"] = _to_micrometres(meta.get("spacing"), unit)
+    else:
+        return None
+    values = tuple(sizes.get(axis) for axis in spatial)
+    return None if any(v is None for v in values) else values
 
 
 def _expand_palette(path: str, indices: np.ndarray, colormap: np.ndarray) -> np.ndarray:
@@ -506,10 +572,10 @@ def read_image(path, *, dtype=None) -> tuple[np.ndarray, ImageInfo]:
             raise InputError(
                 f"cannot read {path}: unsupported image format (supported: {_supported_extensions()})")
         raise InputError(f"cannot read {path}: not a valid {expected.upper()} file (corrupt or empty)")
-    alpha, mode = False, ""
+    alpha, mode, spacing = False, "", None
     try:
         if fmt == "tiff":
-            data, channel_axis, alpha, mode = _read_tiff(path)
+            data, channel_axis, alpha, mode, spacing = _read_tiff(path)
         elif fmt == "npy":
             mapped = np.load(path, mmap_mode="r", allow_pickle=False)
             _check_size(path, mapped.shape)
@@ -531,7 +597,68 @@ def read_image(path, *, dtype=None) -> tuple[np.ndarray, ImageInfo]:
     stored = np.dtype(np.uint8) if data.dtype == bool else data.dtype
     scale = intensity_scale(data)
     image = _to_float(data, dtype, scale)
-    return image, ImageInfo(path, fmt, stored, image.shape, channel_axis, scale, alpha, mode)
+    return image, ImageInfo(path, fmt, stored, image.shape, channel_axis, scale, alpha, mode, spacing)
+
+
+def _spatial_ndim(shape, channel_axis) -> int:
+    return len(shape) - (channel_axis is not None)
+
+
+def _check_spacing_values(spacing, ndim: int, what: str) -> tuple:
+    values = tuple(np.atleast_1d(np.asarray(spacing, dtype=object)).tolist())
+    if len(values) != ndim:
+        raise ParameterError(f"{what}={spacing!r} needs {ndim} values (one per spatial axis, "
+                             f"{'(dz, dy, dx)' if ndim == 3 else '(dy, dx)'} in micrometres)")
+    out = []
+    for v in values:
+        try:
+            number = float(v)
+        except (TypeError, ValueError):
+            raise ParameterError(f"{what}={spacing!r}: {v!r} is not a number") from None
+        if not math.isfinite(number) or number <= 0:
+            raise ParameterError(f"{what}={spacing!r}: every spacing must be finite and > 0")
+        out.append(number)
+    return tuple(out)
+
+
+def read_volume(path, *, spacing=None, dtype=None) -> tuple[np.ndarray, ImageInfo]:
+    """Read an image or z-stack together with its voxel spacing, which must be known.
+
+    Like :func:`read_image`, but ``info.spacing`` is guaranteed: taken from the file's OME-TIFF or ImageJ
+    metadata, or from ``spacing`` (which overrides the file). Use it where the spacing matters (a physical
+    PSF, an anisotropic solver); :func:`read_image` reads the same pixels without insisting.
+
+    Parameters
+    ----------
+    path : str or path-like
+    spacing : sequence of float, optional
+        Voxel spacing in micrometres, ``(dz, dy, dx)`` for a stack or ``(dy, dx)`` for an image.
+    dtype : float dtype, optional
+        As in :func:`read_image`.
+
+    Returns
+    -------
+    image : ndarray
+    info : ImageInfo
+        With ``spacing`` set.
+
+    Raises
+    ------
+    DeconvkitError
+        The file has no spacing metadata and none was given (:class:`~deconvkit.errors.InputError`), or
+        ``spacing`` has the wrong length (:class:`~deconvkit.errors.ParameterError`).
+    """
+    image, info = read_image(path, dtype=dtype)
+    ndim = _spatial_ndim(image.shape, info.channel_axis)
+    if spacing is not None:
+        chosen = _check_spacing_values(spacing, ndim, "spacing")
+    elif info.spacing is not None:
+        chosen = info.spacing
+    else:
+        raise InputError(
+            f"{info.path}: the voxel spacing is unknown (no OME-TIFF PhysicalSize or ImageJ resolution/spacing "
+            f"metadata); pass spacing={'(dz, dy, dx)' if ndim == 3 else '(dy, dx)'} in micrometres")
+    return image, dataclasses.replace(info, spacing=chosen)
 
 
 def _output_dtype(fmt: str, array: np.ndarray, like, dtype) -> np.dtype:
@@ -600,7 +727,25 @@ def _check_shape(fmt: str, array: np.ndarray, path: str) -> None:
                 f"got shape {array.shape}; write stacks to .tif")
 
 
-def _encode(tmp: str, fmt: str, data: np.ndarray, channel_axis, alpha: bool | None = None) -> None:
+def _tiff_spacing_kwargs(data: np.ndarray, colour: bool, spacing) -> dict:
+    """tifffile keywords storing ``spacing`` (um): ImageJ metadata where ImageJ can hold the data (grey
+    uint8/uint16/float32, what Fiji reads without Bio-Formats), OME-XML otherwise."""
+    spatial = data.ndim - colour
+    axes = ("ZYX" if spatial == 3 else "YX") + ("S" if colour else "")
+    dy, dx = spacing[-2:]
+    if not colour and data.dtype.name in ("uint8", "uint16", "float32"):
+        metadata = {"axes": axes, "unit": "um"}
+        if spatial == 3:
+            metadata["spacing"] = spacing[0]
+        return {"imagej": True, "resolution": (1.0 / dx, 1.0 / dy), "metadata": metadata}
+    metadata = {"axes": axes, "PhysicalSizeX": dx, "PhysicalSizeXUnit": "µm", "PhysicalSizeY": dy,
+                "PhysicalSizeYUnit": "µm"}
+    if spatial == 3:
+        metadata.update(PhysicalSizeZ=spacing[0], PhysicalSizeZUnit="µm")
+    return {"ome": True, "metadata": metadata}
+
+
+def _encode(tmp: str, fmt: str, data: np.ndarray, channel_axis, spacing=None, alpha: bool | None = None) -> None:
     """Encode ``data`` into the file ``tmp``, whose name has no image extension (so the format is explicit).
 
     ``alpha``: the last channel is (True) or is not (False) alpha; ``None`` when unknown, where TIFF takes
@@ -621,6 +766,8 @@ def _encode(tmp: str, fmt: str, data: np.ndarray, channel_axis, alpha: bool | No
             kwargs["extrasamples"] = ("unspecified",)  # a fourth channel that was not alpha stays data
         if kwargs and not colour:  # grey+alpha: tell tifffile the last axis is samples
             kwargs["planarconfig"] = "contig"
+        if spacing is not None:
+            kwargs.update(_tiff_spacing_kwargs(data, colour, spacing))
         tifffile.imwrite(tmp, data, photometric="rgb" if colour else "minisblack", **kwargs)
     elif fmt == "png" and data.dtype == np.uint16 and data.ndim == 3 and data.shape[-1] > 1:
         try:
@@ -676,7 +823,7 @@ def check_output_path(path, *, overwrite: bool = False) -> str:
     return path
 
 
-def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) -> None:
+def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False, spacing=None) -> None:
     """Write ``array`` to a PNG, JPEG, TIFF or NPY file (chosen by the extension), atomically.
 
     Parameters
@@ -697,6 +844,10 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
     overwrite : bool, default False
         Replace an existing file. Without it an existing ``path`` raises
         :class:`~deconvkit.errors.OutputExistsError` (a :class:`FileExistsError`).
+    spacing : sequence of float, optional
+        Voxel spacing in micrometres per spatial axis, stored in TIFF metadata (ImageJ or OME, see the
+        module notes). Default: ``like.spacing`` when ``like`` describes an array of this shape, so a
+        restored stack keeps its input's spacing. Other formats cannot store it (a warning if given).
 
     Raises
     ------
@@ -734,6 +885,14 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
         channel_axis = -1 if array.ndim in (3, 4) and array.shape[-1] in (3, 4) else None
     # Whether the last channel is alpha, when the source said (None: unknown, the encoder's default).
     alpha = bool(like.alpha) if same_shape and isinstance(like, ImageInfo) else None
+    if spacing is not None:
+        spacing = _check_spacing_values(spacing, _spatial_ndim(array.shape, channel_axis), "spacing")
+        if fmt != "tiff":
+            warnings.warn(f"{path}: {fmt.upper()} cannot store the voxel spacing; write .tif to keep it",
+                          stacklevel=2)
+            spacing = None
+    elif fmt == "tiff" and same_shape:
+        spacing = getattr(like, "spacing", None)
     _check_free_space(path, folder, fmt, data)
 
     # Leftovers of killed runs predate this process: cleaning each folder once per process is enough, and
@@ -748,8 +907,9 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False) 
         _create_exclusive(tmp, path)  # outside the try: if it fails, the name may be someone else's file
         try:
             try:
-                # alpha only when set: _encode's four-argument form is what hooks and tests replace.
-                _encode(tmp, fmt, data, channel_axis, **({} if alpha is None else {"alpha": alpha}))
+                # alpha only when set: _encode's (tmp, fmt, data, channel_axis, spacing) form is what hooks
+                # and tests replace.
+                _encode(tmp, fmt, data, channel_axis, spacing, **({} if alpha is None else {"alpha": alpha}))
             except OSError as exc:
                 raise _output_os_error(path, exc) from exc
             except MemoryError:

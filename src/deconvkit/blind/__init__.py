@@ -27,9 +27,10 @@ import time
 
 import numpy as np
 
-from .._shared import DeconvkitError, as_float_array, as_float_image, move_channels_first
+from .._shared import DeconvkitError, as_float_array, as_float_image, move_channels_first, staged_progress
 from ..noise import estimate_noise
 from ._general import centre_psf, estimate_general, refine_kernel
+from ._region import select_region
 from ._parametric import Spectrum, estimate_defocus, estimate_gaussian, estimate_motion
 
 __all__ = ["estimate_psf", "deblur", "BlindResult", "MODELS", "default_psf_size", "psf_similarity"]
@@ -262,9 +263,15 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
             raise DeconvkitError(f"size must be an integer >= 3 (pixels), got {size!r}")
         size = int(size) + (int(size) % 2 == 0)
     noise = _check_structure(grey, size)
-    report = progress or (lambda done, total: None)
+    report = staged_progress(progress, "PSF: spectral fit" if model in ("motion", "defocus", "gaussian")
+                             else "PSF: pyramid levels")
 
     info: dict = {"size_searched": size}
+    # one kernel for the whole frame: a large frame is estimated on its best-conditioned window
+    rows, cols = select_region(grey, size)
+    if (rows.stop - rows.start, cols.stop - cols.start) != grey.shape:
+        grey = np.ascontiguousarray(grey[rows, cols])
+        info["region"] = [rows.start, rows.stop, cols.start, cols.stop]
     if model in ("motion", "defocus", "gaussian"):
         spectrum = Spectrum(grey, size)
         fit = {"motion": estimate_motion, "defocus": estimate_defocus, "gaussian": estimate_gaussian}[model]
@@ -295,7 +302,7 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
                     general, ratio = candidate, candidate_ratio
                     general_info = {**candidate_info, "residual_ratio": ratio, "fallback": options}
         levels.append(len(levels) + 1)
-        report(len(levels), len(levels) + extra - 1)
+        staged_progress(progress, "PSF: residual check")(len(levels), len(levels) + extra - 1)
         chosen = None
         if model == "auto":
             # the evidence thresholds were set on the unrefined general estimate: compare with that one
@@ -308,6 +315,7 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
                     "general": general_info}
         else:
             if refine:  # only a free-form kernel needs it; a parametric PSF is exact when it fits
+                staged_progress(progress, "PSF: refinement")(0, 1)
                 general = _refine(grey, general)
                 general_info["refined"] = True
             psf = general
@@ -331,7 +339,8 @@ def deblur(image, *, psf_model="auto", psf_size=None, channel_axis=None, progres
     channel_axis : int, optional
         Colour axis; the PSF comes from the luminance and is applied to every channel.
     progress : callable, optional
-        ``progress(done, total)`` during the estimation.
+        ``progress(done, total)`` during the estimation and the restoration; a callback that takes a
+        ``stage`` keyword is also told the stage (pyramid levels, residual check, refinement, restoring).
     **params
         Passed to :func:`deconvkit.deconvolve` (``method="auto"`` by default, ``noise_sigma``, ...). With
         ``method="auto"`` the TV weight is the calibrated rule times :data:`BLIND_LAM_SCALE` (unless
@@ -352,6 +361,7 @@ def deblur(image, *, psf_model="auto", psf_size=None, channel_axis=None, progres
     if params["method"] == "auto":
         params.setdefault("weight_rule", "calibrated")
         params.setdefault("lam_scale", BLIND_LAM_SCALE)
-    restored, info = deconvolve(image, psf, channel_axis=channel_axis, return_info=True, **params)
+    restored, info = deconvolve(image, psf, channel_axis=channel_axis, return_info=True,
+                                progress=staged_progress(progress, "restoring"), **params)
     return BlindResult(restored, psf, {"method": info.get("method"), "psf": psf_info, "deconvolve": info})
 

@@ -21,19 +21,19 @@ _KERNEL_EXTENTS = 12
 
 
 def region_side(shape, size: int) -> int:
-    """Side of the square window used for a kernel of ``size`` on an image of ``shape``."""
-    return int(min(min(shape), max(_MIN_SIDE, _KERNEL_EXTENTS * int(size))))
+    """Side of the (square, where the image allows) window used for a kernel of ``size``."""
+    return int(max(_MIN_SIDE, _KERNEL_EXTENTS * int(size)))
 
 
 def select_region(grey: np.ndarray, size: int) -> tuple[slice, slice]:
-    """The window (row and column slices) of side :func:`region_side` with the best-conditioned edges.
-
-    Returns the whole image when it is no larger than the window.
+    """The window (row and column slices) of side :func:`region_side` (cut to the image along a shorter
+    axis) with the best-conditioned edges. Returns the whole image when it is no larger than the window.
     """
     side = region_side(grey.shape, size)
     rows, cols = grey.shape
     if rows <= side and cols <= side:
         return slice(0, rows), slice(0, cols)
+    height, width = min(rows, side), min(cols, side)
     import scipy.ndimage
 
     factor = max(1, side // 128)  # rank on a copy with about 128 blocks per window side
@@ -44,15 +44,16 @@ def select_region(grey: np.ndarray, size: int) -> tuple[slice, slice]:
     gy, gx = np.gradient(coarse)
     usable = ~scipy.ndimage.binary_dilation(clipped, iterations=2)
     gy, gx = gy * usable, gx * usable
-    window = max(side // factor, 1)
+    window = (max(height // factor, 1), max(width // factor, 1))
     # summed structure tensor over every window position (box sums via uniform_filter, origin top-left)
-    sums = [scipy.ndimage.uniform_filter(a, window, mode="constant", origin=-(window // 2))
+    origin = tuple(-(w // 2) for w in window)
+    sums = [scipy.ndimage.uniform_filter(a, window, mode="constant", origin=origin)
             for a in (gx * gx, gy * gy, gx * gy)]
     sxx, syy, sxy = sums
     smallest = 0.5 * (sxx + syy) - np.sqrt(0.25 * (sxx - syy) ** 2 + sxy ** 2)
     # only windows that lie inside the image
-    valid = smallest[: coarse.shape[0] - window + 1, : coarse.shape[1] - window + 1]
+    valid = smallest[: coarse.shape[0] - window[0] + 1, : coarse.shape[1] - window[1] + 1]
     top, left = np.unravel_index(int(np.argmax(valid)), valid.shape)
-    top = min(int(top) * factor, rows - side)
-    left = min(int(left) * factor, cols - side)
-    return slice(top, top + side), slice(left, left + side)
+    top = min(int(top) * factor, rows - height)
+    left = min(int(left) * factor, cols - width)
+    return slice(top, top + height), slice(left, left + width)

@@ -151,7 +151,9 @@ def progress_bar(description: str, quiet: bool):
 
     bar = tqdm(desc=description, unit="it", leave=False, file=sys.stderr)
 
-    def update(done, total):
+    def update(done, total, stage=None):
+        if stage is not None and stage != bar.desc:
+            bar.set_description(stage, refresh=False)
         if bar.total != total:
             bar.reset(total=total)
         bar.n = done

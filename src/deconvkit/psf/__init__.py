@@ -1,8 +1,10 @@
 """Point-spread function models, a registry for CLI specs, and PSF file loading.
 
 Models: :func:`motion` (MATLAB ``fspecial('motion')``), :func:`defocus` (anti-aliased disk, ``fspecial('disk')``)
-and :func:`gaussian` (n-D, anisotropic, pixel-integrated). Every model returns a float64 array centred at
-index ``k // 2`` on each axis and summing to 1.
+and :func:`gaussian` (n-D, anisotropic, pixel-integrated); microscope PSFs in micrometres sampled at a voxel
+spacing: :func:`widefield` (Born-Wolf), :func:`gibson_lanni` and :func:`confocal`. Every model returns a
+float64 array centred at index ``k // 2`` on each axis and summing to 1. :func:`resample` moves a PSF to
+another voxel spacing; :func:`load_measured` reads a bead-stack PSF at the data's spacing.
 
 :func:`parse` turns a CLI spec (``motion:length=15,angle=30``, ``defocus:radius=6``, ``gaussian:sigma=2``)
 or a file path into a PSF; :func:`available` lists the models and their parameters for help text.
@@ -25,9 +27,14 @@ from ._registry import PSFModel, Param, available, load, normalise, parse, regis
 from .motion import motion  # noqa: I001
 from .defocus import defocus
 from .gaussian import gaussian
+from .widefield import widefield
+from .gibson_lanni import gibson_lanni
+from .confocal import confocal
+from ._spacing import load_measured, resample
 
-__all__ = ["motion", "defocus", "gaussian", "parse", "available", "register_psf", "load", "normalise",
-           "center", "crop", "Param", "PSFModel"]
+
+__all__ = ["motion", "defocus", "gaussian", "widefield", "gibson_lanni", "confocal", "parse", "available",
+           "register_psf", "load", "load_measured", "normalise", "resample", "center", "crop", "Param", "PSFModel"]
 
 for _module in pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_"):

@@ -32,11 +32,14 @@ import numpy as np
 from .._shared import DeconvkitError
 from ._base import Problem, get_solver, register_solver
 from ._splitting import saturation_weight
-from .tv import TV_ITERATIONS, default_tv_lam
+from . import _selection
+from ._selection import SureCrop, choose, rank_candidates, solve_candidate
+from .tv import TV_ITERATIONS, TV_SHORT_ITERATIONS, default_tv_lam
 
 __all__ = ["sure_weight", "looks_non_negative"]
 
 WEIGHT_RULES = ("sure", "calibrated")
+SOLVER_RULES = ("sure", "tv")
 # Multiples of the calibrated weight that SURE may pick: sqrt(2)^k for integer k in [-4, 4] (0.25x-4x),
 # counted in whole steps so that rounding cannot end the walk early.
 _SURE_STEP = math.sqrt(2.0)
@@ -49,7 +52,7 @@ _SURE_PIXELS = 256 * 256
 # ADMM iterations of each SURE solve: half the solver's own count. SURE only has to rank the candidate
 # weights, and a half-converged solution ranks them as the converged one does (measured on the
 # synthetic sweep and Levin, docs/solvers.md). The final solve then runs the solver's full count.
-_SURE_ITERATIONS = 20
+_SURE_ITERATIONS = TV_SHORT_ITERATIONS
 
 
 @register_solver(
@@ -62,11 +65,16 @@ _SURE_ITERATIONS = 20
             "weight_rule": "'sure' (default): choose the TV weight per image by SURE among multiples of "
                            "the calibrated rule; 'calibrated': the rule alone (faster)",
             "lam_scale": "multiply the chosen weight (default 1; deconvkit.deblur raises it because an "
-                         "estimated PSF's error acts as extra noise)"},
+                         "estimated PSF's error acts as extra noise; TV is then kept)",
+            "solver_rule": "'sure' (default): rank TV, hyper-Laplacian, RL, Tikhonov and Wiener by a "
+                           "projected SURE on the same crop and use the best (info['ranking']); 'tv': "
+                           "always TV"},
 )
-def auto(problem, *, iterations=None, weight_rule="sure", lam_scale=1.0):
+def auto(problem, *, iterations=None, weight_rule="sure", lam_scale=1.0, solver_rule="sure"):
     if weight_rule not in WEIGHT_RULES:
         raise DeconvkitError(f"weight_rule must be one of {WEIGHT_RULES}, got {weight_rule!r}")
+    if solver_rule not in SOLVER_RULES:
+        raise DeconvkitError(f"solver_rule must be one of {SOLVER_RULES}, got {solver_rule!r}")
     if not lam_scale > 0:
         raise DeconvkitError(f"lam_scale must be > 0, got {lam_scale}")
     sigma = problem.noise_sigma
@@ -78,6 +86,20 @@ def auto(problem, *, iterations=None, weight_rule="sure", lam_scale=1.0):
     if weight_rule == "sure" and sigma > 0:
         scale, extra, solved = sure_weight(problem, lam, params)
         lam *= scale
+        if solver_rule == "sure" and lam_scale == 1:
+            crop = SureCrop(_central_crop(problem), problem, params, eps=_selection.PROJECTION_EPS,
+                             probes=_selection.PROBES)
+            ranking, errors = rank_candidates(crop, params, lam)
+            extra["ranking"] = [[name, risk] for name, risk in ranking]
+            extra["ranking_standard_error"] = errors
+            chosen = choose(ranking, errors)
+            if chosen != "tv":
+                x, info = solve_candidate(problem, chosen, params, iterations)
+                # whether the result is constrained to x >= 0 (RL is by construction; the linear ones not)
+                nonneg = chosen == "richardson_lucy" or (chosen == "hyper_laplacian" and params["nonneg"])
+                info.update(method=chosen, chosen_by="auto", noise_sigma_estimate=sigma, nonneg=nonneg,
+                            **extra)
+                return x, info
     if solved is not None and lam_scale == 1:  # the crop was the whole image, solved in full already
         x, info = solved
     else:

@@ -25,6 +25,8 @@ def isotropic_shrink(bk, v, tau):
 # synthetic sweep, and stay within 0.03 dB of an 800-iteration solution on most cases
 # (docs/solvers.md, "TV iterations"; measured with /benchmarks/levin.py and nonblind_sweep.py).
 TV_ITERATIONS = 40
+# the short solves that only rank candidate weights or solvers on a crop (auto's SURE search, the ranking)
+TV_SHORT_ITERATIONS = TV_ITERATIONS // 2
 TV_DATA_PENALTY = 0.1
 TV_RELAXATION = 1.7
 
