@@ -150,7 +150,6 @@ def _deviance(bk, observed, predicted, gain, n):
                f"(default {DEFAULT_TOL:g})",
         "accelerate": "Biggs-Andrews extrapolation (default True)",
     },
-    iterative=True,
 )
 def poisson_rl(problem, *, background=0.0, gain=None, read_noise=None, iterations=None, tau=1.0, tol=DEFAULT_TOL,
                accelerate=True):
