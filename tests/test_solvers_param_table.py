@@ -15,6 +15,10 @@ def test_table_matches_the_registry():
     # A parameter added to a solver without a typed entry (or the reverse) fails here, not in a user's run.
     for name, spec in SOLVERS.items():
         assert set(PARAMS[name]) == set(spec.params), name
+    from deconvkit.solvers.auto import SOLVER_RULES, WEIGHT_RULES
+
+    assert PARAMS["auto"]["solver_rule"].choices == SOLVER_RULES
+    assert PARAMS["auto"]["weight_rule"].choices == WEIGHT_RULES
 
 
 @pytest.mark.parametrize("method,params,match", [

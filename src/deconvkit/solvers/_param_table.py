@@ -31,6 +31,7 @@ _ITERATIONS = integer("iterations", 1, MAX_ITERATIONS, allow_none=True)
 _WEIGHT = real("lam", 0, 1e6, low_inclusive=False, allow_none=True)
 _WEIGHT_OR_ZERO = real("lam", 0, 1e6, allow_none=True)
 _SATURATION = Spec("saturation", "float", 0, None, low_inclusive=False, allow_none=True, words=("auto",))
+_SOLVER_RULES = ("sure", "tv")  # auto.SOLVER_RULES (a test keeps them equal)
 _NONNEG = boolean("nonneg")
 _ACCELERATE = boolean("accelerate")
 
@@ -40,7 +41,7 @@ def _table(*specs: Spec) -> dict[str, Spec]:
 
 
 PARAMS: dict[str, dict[str, Spec]] = {
-    "wiener": _table(real("nsr", 0, 1e6, allow_none=True)),
+    "wiener": _table(real("nsr", 0, 1e6, allow_none=True), real("nsr_exponent", 0, 4)),
     "tikhonov": _table(_WEIGHT_OR_ZERO, _ITERATIONS, real("tol", 0, 1, high_inclusive=False)),
     "richardson_lucy": _table(
         _ITERATIONS, _ACCELERATE,
@@ -56,7 +57,11 @@ PARAMS: dict[str, dict[str, Spec]] = {
         real("beta_factor", 1, 100, low_inclusive=False),
         integer("inner", 1, 1000), _NONNEG, _SATURATION),
     "auto": _table(_ITERATIONS, choice("weight_rule", ("sure", "calibrated")),
-                   real("lam_scale", 0, 1e6, low_inclusive=False)),
+                   real("lam_scale", 0, 1e6, low_inclusive=False), choice("solver_rule", _SOLVER_RULES)),
+    "poisson_rl": _table(
+        real("background", -1e6, 1e6), real("gain", 0, 1e12, low_inclusive=False, allow_none=True),
+        real("read_noise", 0, 1e6, allow_none=True), _ITERATIONS, real("tau", 0, 1e6, low_inclusive=False),
+        real("tol", 0, 1, high_inclusive=False), _ACCELERATE),
 }
 
 
