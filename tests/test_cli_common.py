@@ -37,6 +37,10 @@ def _one_error_line(capsys, message):
     assert "Traceback" not in err
 
 
+# Output problems exit with OutputError's code (deconvkit.errors), distinct from input (3) and PSF (4) errors.
+OUTPUT_EXIT = 6
+
+
 def _listing(folder):
     return sorted(os.listdir(folder))
 
@@ -47,7 +51,7 @@ def test_hard_link_to_the_input_is_refused_by_inode(tmp_path, image_png, no_work
     before = image_png.read_bytes()
     for command in (["deblur", str(image_png), "-o", str(link), "--psf", "gaussian:sigma=1", "--overwrite"],
                     ["blur", str(image_png), "-o", str(link), "--psf", "gaussian:sigma=1", "--overwrite"]):
-        assert main(command) == 2
+        assert main(command) == OUTPUT_EXIT
         _one_error_line(capsys, "is the input file")
     assert image_png.read_bytes() == before
 
@@ -55,19 +59,19 @@ def test_hard_link_to_the_input_is_refused_by_inode(tmp_path, image_png, no_work
 def test_symlink_to_the_input_and_the_psf_file_are_inputs(tmp_path, image_png, no_work, capsys):
     alias = tmp_path / "alias.png"
     alias.symlink_to(image_png)
-    assert main(["deblur", str(image_png), "-o", str(alias), "--psf", "gaussian:sigma=1", "--overwrite"]) == 2
+    assert main(["deblur", str(image_png), "-o", str(alias), "--psf", "gaussian:sigma=1", "--overwrite"]) == OUTPUT_EXIT
     _one_error_line(capsys, "is the input file")
     psf = tmp_path / "psf.npy"
     np.save(psf, np.ones((3, 3)))
     assert main(["deblur", str(image_png), "-o", str(tmp_path / "psf.npy"), "--psf", str(psf),
-                 "--overwrite"]) == 2
+                 "--overwrite"]) == OUTPUT_EXIT
     _one_error_line(capsys, "is the input file")
     assert np.load(psf).shape == (3, 3)
 
 
 def test_output_equal_to_save_psf_is_refused(tmp_path, image_png, no_work, capsys):
     out = tmp_path / "out.tif"
-    assert main(["deblur", str(image_png), "-o", str(out), "--save-psf", str(tmp_path / "." / "out.tif")]) == 2
+    assert main(["deblur", str(image_png), "-o", str(out), "--save-psf", str(tmp_path / "." / "out.tif")]) == OUTPUT_EXIT
     _one_error_line(capsys, "are the same file")
     assert _listing(tmp_path) == ["in.png"]
 
@@ -77,7 +81,7 @@ def test_missing_output_folder(tmp_path, image_png, no_work, capsys):
                     ["deblur", str(image_png), "-o", str(tmp_path / "o.png"), "--save-psf",
                      str(tmp_path / "nope" / "psf.npy")],
                     ["estimate", str(image_png), "-o", str(tmp_path / "nope" / "psf.npy")]):
-        assert main(command) == 2
+        assert main(command) == OUTPUT_EXIT
         _one_error_line(capsys, "does not exist")
     assert _listing(tmp_path) == ["in.png"]
 
@@ -91,7 +95,7 @@ def test_read_only_output_folder(tmp_path, image_png, no_work, capsys, monkeypat
             real_access = os.access
             monkeypatch.setattr(_common.os, "access", lambda path, mode: False if os.path.samefile(path, locked)
                                 else real_access(path, mode))
-        assert main(["deblur", str(image_png), "-o", str(locked / "o.png"), "--psf", "gaussian:sigma=1"]) == 2
+        assert main(["deblur", str(image_png), "-o", str(locked / "o.png"), "--psf", "gaussian:sigma=1"]) == OUTPUT_EXIT
         _one_error_line(capsys, "is not writable")
         assert _listing(locked) == []
     finally:
@@ -103,7 +107,7 @@ def test_unsupported_extension_fails_before_the_work(tmp_path, image_png, no_wor
                     ["blur", str(image_png), "-o", str(tmp_path / "o.gif"), "--psf", "gaussian:sigma=1"],
                     ["estimate", str(image_png), "-o", str(tmp_path / "psf.txt")],
                     ["deblur", str(image_png), "-o", str(tmp_path / "o.png"), "--save-psf", str(tmp_path / "p")]):
-        assert main(command) == 2
+        assert main(command) == OUTPUT_EXIT
         _one_error_line(capsys, "unknown extension")
     assert _listing(tmp_path) == ["in.png"]
 
@@ -111,11 +115,11 @@ def test_unsupported_extension_fails_before_the_work(tmp_path, image_png, no_wor
 def test_existing_output_needs_overwrite_and_a_folder_is_not_a_file(tmp_path, image_png, no_work, capsys):
     existing = tmp_path / "existing.png"
     existing.write_bytes(b"keep me")
-    assert main(["blur", str(image_png), "-o", str(existing), "--psf", "gaussian:sigma=1"]) == 2
+    assert main(["blur", str(image_png), "-o", str(existing), "--psf", "gaussian:sigma=1"]) == OUTPUT_EXIT
     _one_error_line(capsys, "--overwrite")
     (tmp_path / "folder.png").mkdir()
     assert main(["blur", str(image_png), "-o", str(tmp_path / "folder.png"), "--psf", "gaussian:sigma=1",
-                 "--overwrite"]) == 2
+                 "--overwrite"]) == OUTPUT_EXIT
     _one_error_line(capsys, "it is a folder")
     assert existing.read_bytes() == b"keep me"
 

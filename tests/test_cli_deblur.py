@@ -62,24 +62,26 @@ def write_file(name, content):
     return make
 
 
-@pytest.mark.parametrize("make_input,psf,message", [
-    (write_file("missing.png", None), "gaussian:sigma=1", "does not exist"),
-    (write_file("corrupt.png", b"\x89PNG\r\n\x1a\nthis is not a png"), "gaussian:sigma=1", "corrupt.png"),
-    (write_file("notes.txt", b"hello"), "gaussian:sigma=1", "notes.txt"),
-    (None, "blurry:amount=3", "unknown PSF"),
-    (None, "motion:length=-3", "length"),
-    (None, "gaussian:sigma=80", "larger than the image"),
+@pytest.mark.parametrize("make_input,psf,message,code", [
+    (write_file("missing.png", None), "gaussian:sigma=1", "does not exist", 3),
+    (write_file("corrupt.png", b"\x89PNG\r\n\x1a\nthis is not a png"), "gaussian:sigma=1", "corrupt.png", 3),
+    (write_file("notes.txt", b"hello"), "gaussian:sigma=1", "notes.txt", 3),
+    (None, "blurry:amount=3", "unknown PSF", 4),
+    (None, "motion:length=-3", "length", 4),
+    (None, "gaussian:sigma=80", "larger than the image", 4),
+    (None, "", "the spec is empty", 4),  # not a silent blind run
 ])
-def test_bad_input_gives_one_line_error_and_no_output(tmp_path, sharp_png, make_input, psf, message):
+def test_bad_input_gives_one_line_error_and_no_output(tmp_path, sharp_png, make_input, psf, message, code):
+    # Exit codes per error class (deconvkit.errors): 3 input, 4 PSF.
     source = make_input(tmp_path) if make_input else sharp_png
     out = tmp_path / "out.png"
     result = run("deblur", str(source), "-o", str(out), "--psf", psf)
-    assert result.returncode == 2
+    assert result.returncode == code
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists()
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(".out.png")]  # no temp file left
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporary file left
 
 
 @pytest.mark.parametrize("psf_array,message", [(np.zeros((5, 5)), "positive sum"),
@@ -88,18 +90,18 @@ def test_bad_psf_files_are_rejected(tmp_path, sharp_png, psf_array, message):
     psf_path = tmp_path / "psf.npy"
     np.save(psf_path, psf_array)
     result = run("deblur", str(sharp_png), "-o", str(tmp_path / "out.png"), "--psf", str(psf_path))
-    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 4 and message in result.stderr and "Traceback" not in result.stderr
 
 
 def test_never_overwrites_input_or_existing_output(tmp_path, sharp_png):
     before = sharp_png.read_bytes()
     result = run("deblur", str(sharp_png), "-o", str(sharp_png), "--psf", "gaussian:sigma=1", "--overwrite")
-    assert result.returncode == 2 and "is the input" in result.stderr
+    assert result.returncode == 6 and "is the input" in result.stderr
     assert sharp_png.read_bytes() == before
     existing = tmp_path / "existing.png"
     existing.write_bytes(b"keep me")
     result = run("deblur", str(sharp_png), "-o", str(existing), "--psf", "gaussian:sigma=1")
-    assert result.returncode == 2 and "--overwrite" in result.stderr
+    assert result.returncode == 6 and "--overwrite" in result.stderr
     assert existing.read_bytes() == b"keep me"
     result = run("deblur", str(sharp_png), "-o", str(existing), "--psf", "gaussian:sigma=1", "--overwrite",
                  "--quiet")

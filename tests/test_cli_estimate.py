@@ -21,4 +21,4 @@ def test_cli_estimate_writes_psf_and_json(tmp_path, capsys):
     assert report["model"] == "motion" and abs(report["length"] - 13) <= 1
     written = np.load(out)
     assert written.shape == tuple(report["shape"]) and abs(written.sum() - 1) < 1e-5
-    assert main(["estimate", str(tmp_path / "missing.png")]) == 2
+    assert main(["estimate", str(tmp_path / "missing.png")]) == 3  # InputError's exit code

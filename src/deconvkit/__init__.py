@@ -10,12 +10,19 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._shared import DeconvkitError
+from .errors import (DeconvkitError, InputError, MemoryLimitError, OutputError, ParameterError, PSFError,
+                     ResourceError)
 from .fft import otf2psf, psf2otf
 
 __all__ = [
     "__version__",
     "DeconvkitError",
+    "InputError",
+    "PSFError",
+    "ParameterError",
+    "ResourceError",
+    "MemoryLimitError",
+    "OutputError",
     "psf2otf",
     "otf2psf",
     "blur",
@@ -44,6 +51,6 @@ def __getattr__(name):
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(f".{module}", __name__), attr)
     if name in ("psf", "metrics", "io", "transposed", "nn", "operators", "fft", "testing", "solvers",
-                "blind", "noise", "backends", "boundaries", "forward", "cli"):
+                "blind", "noise", "backends", "boundaries", "forward", "cli", "errors"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'deconvkit' has no attribute {name!r}")

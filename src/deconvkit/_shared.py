@@ -17,6 +17,8 @@ import sys
 
 import numpy as np
 
+from .errors import DeconvkitError, InputError, MemoryLimitError, ParameterError, PSFError
+
 __all__ = [
     "DeconvkitError",
     "float_dtype",
@@ -33,9 +35,10 @@ __all__ = [
 # what the user wants, and the error says so before any memory is allocated.
 MAX_PIXELS = 2**30
 
-
-class DeconvkitError(ValueError):
-    """Invalid input to a deconvkit function (a ValueError, so callers can catch either)."""
+# The same bound as deconvkit.psf.normalise applies to PSF files: measured PSFs carry small negative values
+# from background subtraction, but one whose negative lobes hold more than this fraction of its positive
+# mass is not a PSF (an edge filter, a difference of images) and would make the solvers diverge.
+NEGATIVE_MASS_TOLERANCE = 0.01
 
 
 def float_dtype(dtype) -> np.dtype:
@@ -51,35 +54,37 @@ def float_dtype(dtype) -> np.dtype:
     if dtype in (np.float16, np.float32):
         return np.dtype(np.float32)
     if dtype.kind == "c":
-        raise DeconvkitError(f"complex input (dtype {dtype}) is not supported; pass a real array")
+        raise InputError(f"complex input (dtype {dtype}) is not supported; pass a real array")
     return np.dtype(np.float64)
 
 
 def as_float_array(array, name: str = "image", *, ndim: tuple[int, ...] | None = None,
-                   dtype=None) -> np.ndarray:
+                   dtype=None, error: type[DeconvkitError] = InputError) -> np.ndarray:
     """Validate ``array`` and return it as a float array (no copy when already of the right dtype).
 
-    Raises :class:`DeconvkitError` for empty, non-finite, wrongly-dimensioned or absurdly large input.
+    Raises ``error`` (:class:`~deconvkit.errors.InputError` unless told, :class:`~deconvkit.errors.PSFError`
+    for PSFs) for empty, non-finite, wrongly-dimensioned or degenerate input, and
+    :class:`~deconvkit.errors.MemoryLimitError` for absurdly large input.
     """
     if not isinstance(array, np.ndarray):
         try:
             array = np.asarray(array)
         except Exception as exc:  # pragma: no cover - exotic objects
-            raise DeconvkitError(f"{name} must be array-like, got {type(array).__name__}") from exc
+            raise error(f"{name} must be array-like, got {type(array).__name__}") from exc
     if array.dtype == object or array.dtype.kind not in "biuf":
-        raise DeconvkitError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+        raise error(f"{name} must be a real numeric array, got dtype {array.dtype}")
     if array.size == 0:
-        raise DeconvkitError(f"{name} is empty (shape {array.shape})")
+        raise error(f"{name} is empty (shape {array.shape})")
     if ndim is not None and array.ndim not in ndim:
         allowed = " or ".join(f"{d}-D" for d in ndim)
-        raise DeconvkitError(f"{name} must be {allowed}, got {array.ndim}-D with shape {array.shape}")
+        raise error(f"{name} must be {allowed}, got {array.ndim}-D with shape {array.shape}")
     if array.size > MAX_PIXELS:
-        raise DeconvkitError(
+        raise MemoryLimitError(
             f"{name} has {array.size} elements, more than the in-memory limit {MAX_PIXELS}; "
             "split it into tiles (or a smaller region) and process them separately")
     out = array.astype(dtype or float_dtype(array.dtype), copy=False)
     if not np.isfinite(out).all():
-        raise DeconvkitError(f"{name} contains NaN or Inf values")
+        raise error(f"{name} contains NaN or Inf values")
     return out
 
 
@@ -112,18 +117,26 @@ def check_psf(psf, ndim: int, dtype, image_shape: tuple[int, ...] | None = None,
     """Validate a PSF for a ``ndim``-D image and return it normalised to sum 1 in ``dtype``.
 
     The PSF may have fewer dimensions than the image only if it is then broadcast by the caller; here it
-    must match ``ndim`` exactly. A zero-sum PSF cannot be normalised and is rejected rather than guessed at.
+    must match ``ndim`` exactly. A zero-sum PSF cannot be normalised and is rejected rather than guessed at,
+    and so is one whose negative values hold more than 1 % of its positive mass (smaller negative values,
+    typical of background subtraction, are kept as given).
     """
-    psf = as_float_array(psf, name, dtype=np.float64)
+    psf = as_float_array(psf, name, dtype=np.float64, error=PSFError)
     if psf.ndim != ndim:
-        raise DeconvkitError(f"{name} must be {ndim}-D to match the image, got shape {psf.shape}")
+        raise PSFError(f"{name} must be {ndim}-D to match the image, got shape {psf.shape}")
+    positive = psf[psf > 0].sum()
+    negative = -psf[psf < 0].sum()
+    if positive > 0 and negative > NEGATIVE_MASS_TOLERANCE * positive:
+        raise PSFError(
+            f"{name} has negative values holding {negative / positive:.1%} of its positive mass "
+            f"(at most {NEGATIVE_MASS_TOLERANCE:.0%} is allowed); is it really a PSF?")
     total = psf.sum()
     if not np.isfinite(total) or abs(total) < 1e-12:
-        raise DeconvkitError(f"{name} sums to {total:g}; a PSF must have a positive sum")
+        raise PSFError(f"{name} sums to {total:g}; a PSF must have a positive sum")
     if total < 0:
-        raise DeconvkitError(f"{name} sums to {total:g}; a PSF must have a positive sum")
+        raise PSFError(f"{name} sums to {total:g}; a PSF must have a positive sum")
     if image_shape is not None and any(k > n for k, n in zip(psf.shape, image_shape)):
-        raise DeconvkitError(f"{name} shape {psf.shape} is larger than the image shape {tuple(image_shape)}")
+        raise PSFError(f"{name} shape {psf.shape} is larger than the image shape {tuple(image_shape)}")
     return (psf / total).astype(dtype, copy=False)
 
 
@@ -132,7 +145,7 @@ def move_channels_first(image: np.ndarray, channel_axis: int | None) -> np.ndarr
     if channel_axis is None:
         return image[np.newaxis]
     if not -image.ndim <= channel_axis < image.ndim:
-        raise DeconvkitError(f"channel_axis={channel_axis} is out of range for an image of shape {image.shape}")
+        raise ParameterError(f"channel_axis={channel_axis} is out of range for an image of shape {image.shape}")
     return np.moveaxis(image, channel_axis, 0)
 
 

@@ -18,8 +18,9 @@ Adding a subcommand is adding one such file. Shared pieces are in :mod:`deconvki
 output-path check :func:`~deconvkit.cli._common.check_outputs` (call it before any work),
 :func:`~deconvkit.cli._common.emit_json`, :func:`~deconvkit.cli._common.progress_bar`,
 :func:`~deconvkit.cli._common.parse_settings` (``--set key=value``) and the error mapping
-(:func:`~deconvkit.cli._common.run_guarded`): a :class:`~deconvkit.DeconvkitError` or a file error becomes one
-line ``error: ...`` and exit 2, Ctrl-C one line and exit 130, never a traceback.
+(:func:`~deconvkit.cli._common.run_guarded`): a :class:`~deconvkit.DeconvkitError` becomes one line
+``error: ...`` and its class's exit code (2 parameters, 3 input, 4 PSF, 5 memory, 6 output; see
+:mod:`deconvkit.errors`), another file error exit 2, Ctrl-C one line and exit 130, never a traceback.
 
 A module must import without optional dependencies (PyTorch, matplotlib): they are imported inside ``run``,
 so that ``deconvkit --help`` works on a minimal install. A module that fails to import, or lacks a part of
@@ -36,7 +37,7 @@ import importlib
 import pkgutil
 import sys
 
-from ._common import run_guarded
+from ._common import EXIT_INTERRUPTED, run_guarded
 
 __all__ = ["main", "build_parser", "discover", "add_subcommands"]
 
@@ -85,8 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the subcommands load: one line, like Ctrl-C during the work
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     run = getattr(args, "_run", None)
     if run is None:
         parser.print_help()

@@ -13,12 +13,17 @@ import sys
 
 import numpy as np
 
-from .._shared import DeconvkitError
+from ..errors import (DeconvkitError, InputError, InputNotFoundError, MemoryLimitError, OutputError,
+                      OutputExistsError, OutputFolderError, OutputIsFolderError, OutputPermissionError,
+                      ParameterError)
 
-__all__ = ["check_outputs", "emit_json", "progress_bar", "parse_settings", "run_guarded", "write_psf",
-           "IMAGE_EXTENSIONS", "EXIT_ERROR", "EXIT_INTERRUPTED"]
+__all__ = ["check_outputs", "check_image_shape", "emit_json", "progress_bar", "parse_settings", "run_guarded",
+           "write_psf", "IMAGE_EXTENSIONS", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_MEMORY"]
 
+# Exit codes: each DeconvkitError class carries its own (deconvkit.errors: 2 parameters and usage, 3 input,
+# 4 PSF, 5 memory, 6 output); file errors raised by other code exit 2, Ctrl-C 130.
 EXIT_ERROR = 2
+EXIT_MEMORY = MemoryLimitError.exit_code
 EXIT_INTERRUPTED = 130
 
 # Errors a user can fix by changing the command line or the files; printed as one line, never a traceback.
@@ -66,32 +71,53 @@ def check_outputs(inputs, outputs, overwrite: bool, *, extensions=IMAGE_EXTENSIO
 
     Raises
     ------
-    FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError, DeconvkitError
-        With a message naming the path and what to do; the CLI prints it as one ``error:`` line (exit 2).
+    InputNotFoundError
+        An input is missing (exit 3; also a :class:`FileNotFoundError`).
+    OutputError
+        An output problem (exit 6); the subclasses are also the matching built-ins
+        (:class:`FileExistsError`, :class:`FileNotFoundError`, :class:`IsADirectoryError`,
+        :class:`PermissionError`). The message names the path and what to do.
     """
     inputs = [os.fspath(p) for p in inputs if p is not None]
     outputs = [os.fspath(p) for p in outputs if p is not None]
     for source in inputs:
         if not os.path.exists(source):
-            raise FileNotFoundError(f"input file {source} does not exist")
+            raise InputNotFoundError(f"input file {source} does not exist")
     for index, output in enumerate(outputs):
+        if not os.path.basename(output):
+            raise OutputError(f"cannot write {output!r}: it names no file")
         for source in inputs:
             if _same_file(source, output):
-                raise DeconvkitError(f"output {output} is the input file {source}; choose another output path")
+                raise OutputError(f"output {output} is the input file {source}; choose another output path")
         for other in outputs[:index]:
             if _same_file(other, output):
-                raise DeconvkitError(f"outputs {other} and {output} are the same file; choose distinct paths")
+                raise OutputError(f"outputs {other} and {output} are the same file; choose distinct paths")
         if extensions is not None and os.path.splitext(output)[1].lower() not in extensions:
-            raise DeconvkitError(f"cannot write {output}: unknown extension (supported: {', '.join(extensions)})")
+            raise OutputError(f"cannot write {output}: unknown extension (supported: {', '.join(extensions)})")
         folder = os.path.dirname(os.path.abspath(output))
         if not os.path.isdir(folder):
-            raise FileNotFoundError(f"cannot write {output}: folder {folder} does not exist")
+            raise OutputFolderError(f"cannot write {output}: folder {folder} does not exist")
         if not os.access(folder, os.W_OK | os.X_OK):
-            raise PermissionError(f"cannot write {output}: folder {folder} is not writable")
+            raise OutputPermissionError(f"cannot write {output}: folder {folder} is not writable")
         if os.path.isdir(output):
-            raise IsADirectoryError(f"cannot write {output}: it is a folder")
-        if os.path.exists(output) and not overwrite:
-            raise FileExistsError(f"{output} already exists; pass --overwrite to replace it")
+            raise OutputIsFolderError(f"cannot write {output}: it is a folder")
+        if len(os.path.basename(output).encode()) > 255:
+            raise OutputError(f"cannot write {output}: the file name is longer than 255 bytes")
+        if os.path.lexists(output) and not overwrite:
+            raise OutputExistsError(f"{output} already exists; pass --overwrite to replace it")
+
+
+def check_image_shape(image, channel_axis, path) -> None:
+    """Refuse, before any work, an image too small to restore: every spatial axis needs 2 pixels or more.
+
+    A 1xN or Nx1 image has no second dimension to deconvolve along (and the noise estimate needs both).
+    """
+    shape = list(image.shape)
+    if channel_axis is not None:
+        del shape[channel_axis]
+    if any(n < 2 for n in shape):
+        raise InputError(f"{path} is {'x'.join(map(str, shape))} pixels; deconvolution needs at least 2 pixels "
+                         "along each axis")
 
 
 # --- output -------------------------------------------------------------------------------------------
@@ -157,19 +183,51 @@ def write_psf(path, psf, *, overwrite=False) -> None:
 
 # --- options ------------------------------------------------------------------------------------------
 
-def parse_settings(pairs) -> dict:
-    """``["nsr=0.01", "accelerate=false"]`` (repeated ``--set``) -> ``{"nsr": 0.01, "accelerate": False}``."""
-    settings = {}
+def parse_settings(pairs, method: str | None = None) -> dict:
+    """``["nsr=0.01", "accelerate=false"]`` (repeated ``--set``) -> ``{"nsr": 0.01, "accelerate": False}``.
+
+    With ``method``, each key must be one of the method's parameters (or ``noise_sigma``), and each value is
+    parsed and range-checked by the method's typed table (:mod:`deconvkit.solvers._param_table`): an
+    unknown key, a key the command sets itself (``method``, ``channel_axis``, ``boundary``...), a value of
+    the wrong type or out of range raise :class:`~deconvkit.errors.ParameterError` with the valid range.
+    Without ``method`` (or for a method without a table) values are converted generically, and non-finite
+    numbers and reserved keys are still refused.
+    """
+    from ..solvers._param_table import PARAMS, RESERVED, validate
+
+    raw = {}
     for pair in pairs or ():
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
-            raise DeconvkitError(f"--set expects key=value, got {pair!r}")
-        settings[key] = _convert_value(text.strip())
+            raise ParameterError(f"--set expects key=value, got {pair!r}")
+        if key in RESERVED:
+            raise ParameterError(f"--set {key}=... is not allowed: {key} is set by its own option "
+                                 f"(--{key.replace('_', '-')}) or by the command")
+        if key in raw:
+            raise ParameterError(f"--set {key} given twice")
+        raw[key] = text.strip()
+    common = {key: raw.pop(key) for key in list(raw) if key in _COMMON}
+    settings = {key: _COMMON[key].parse(text) for key, text in common.items()}
+    if method is not None and method in PARAMS:
+        settings.update(validate(method, raw, texts=True))
+        return settings
+    for key, text in raw.items():
+        settings[key] = _convert_value(key, text)
     return settings
 
 
-def _convert_value(text: str):
+def _common_settings():
+    from .._params import real
+
+    # Keywords of deconvolve() itself that --set may give: a noise level is finite (inf gave a flat image).
+    return {"noise_sigma": real("noise_sigma", 0, 1e6, allow_none=True)}
+
+
+_COMMON = _common_settings()
+
+
+def _convert_value(key: str, text: str):
     lowered = text.lower()
     if lowered in ("true", "yes", "on"):
         return True
@@ -179,9 +237,12 @@ def _convert_value(text: str):
         return None
     for kind in (int, float):
         try:
-            return kind(text)
+            value = kind(text)
         except ValueError:
-            pass
+            continue
+        if kind is float and not np.isfinite(value):
+            raise ParameterError(f"{key}={text} is not valid (not finite)")
+        return value
     return text
 
 
@@ -190,14 +251,21 @@ def _convert_value(text: str):
 def run_guarded(func, args) -> int:
     """Call ``func(args)`` and map what the user can fix to one ``error: ...`` line on stderr.
 
-    :class:`~deconvkit.DeconvkitError` and file errors exit 2, Ctrl-C exits 130; no traceback either way.
+    A :class:`~deconvkit.DeconvkitError` exits with its class's ``exit_code`` (see :mod:`deconvkit.errors`),
+    other file errors exit 2, running out of memory exits 5, Ctrl-C exits 130; no traceback either way.
     Anything else is a bug and keeps its traceback.
     """
     try:
         return int(func(args) or 0)
+    except DeconvkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", EXIT_ERROR))
     except _USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except MemoryError:
+        print("error: out of memory; try a smaller image, a crop, or fewer channels", file=sys.stderr)
+        return EXIT_MEMORY
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

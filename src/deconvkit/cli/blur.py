@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import check_outputs, emit_json
+import numpy as np
+
+from ..errors import ParameterError
+from ._common import check_image_shape, check_outputs, emit_json
 
 COMMAND = "blur"
 HELP = "simulate a blurred, noisy image"
@@ -18,10 +21,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True)
     parser.add_argument("--psf", required=True, help="PSF spec or file")
     parser.add_argument("--noise", type=float, default=0.0, help="Gaussian noise std (image in [0, 1])")
-    parser.add_argument("--seed", type=int, default=None, help="random seed for the noise")
+    parser.add_argument("--seed", type=_seed, default=None, help="random seed for the noise (an integer >= 0)")
     parser.add_argument("--boundary", default="reflect", choices=BLUR_BOUNDARIES)
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--json", action="store_true")
+
+
+def _seed(text: str) -> int:
+    # NumPy refuses negative seeds with a ValueError traceback; argparse turns this into one usage line.
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: expected an integer >= 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: expected an integer >= 0")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,11 +47,15 @@ def run(args: argparse.Namespace) -> int:
 
     psf_file = args.psf if os.path.exists(args.psf) else None
     check_outputs([args.input, psf_file], [args.output], args.overwrite)
-    image, info = io.read_image(args.input)
+    if not args.noise >= 0 or not np.isfinite(args.noise):
+        raise ParameterError(f"--noise {args.noise} is not valid; allowed: a finite number >= 0")
     psf = parse(args.psf)
+    full, info = io.read_image(args.input)
+    image, alpha, channel_axis = io.split_alpha(full, info)  # alpha is not blurred: it goes back untouched
+    check_image_shape(image, channel_axis, args.input)
     blurred = blur(image, psf, boundary=args.boundary, noise=args.noise, rng=args.seed,
-                   channel_axis=info.channel_axis)
-    io.write_image(args.output, blurred, like=info, overwrite=args.overwrite)
+                   channel_axis=channel_axis)
+    io.write_image(args.output, io.merge_alpha(blurred, alpha), like=info, overwrite=args.overwrite)
     if args.json:
         emit_json({"input": args.input, "output": args.output, "psf": args.psf, "noise": args.noise,
                    "seed": args.seed, "boundary": args.boundary, "shape": list(blurred.shape)})

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from ._common import check_outputs, emit_json, parse_settings, progress_bar, write_psf
+from ._common import check_image_shape, check_outputs, emit_json, parse_settings, progress_bar, write_psf
 
 COMMAND = "deblur"
 HELP = "restore a blurred image (known PSF, or blind without --psf)"
@@ -53,15 +53,21 @@ def run(args: argparse.Namespace) -> int:
     from ..psf import parse
     from ..solvers import deconvolve
 
-    save_psf = args.save_psf if not args.psf else None  # only a blind run has a PSF to save
+    # `--psf ''` (an unset shell variable) is a mistake, never a request for blind estimation: only an
+    # absent --psf means blind, and parse('') refuses the empty spec.
+    blind = args.psf is None
+    save_psf = args.save_psf if blind else None  # only a blind run has a PSF to save
     check_outputs([args.input, _psf_file(args.psf)], [args.output, save_psf], args.overwrite)
-    settings = parse_settings(args.set)
-    image, info = io.read_image(args.input)
+    settings = parse_settings(args.set, method=args.method)
+    psf = None if blind else parse(args.psf)  # a bad spec fails before the image is read
+    full, info = io.read_image(args.input)
+    # Alpha is not colour: restore the colour channels only and put the alpha back untouched.
+    image, alpha, channel_axis = io.split_alpha(full, info)
+    check_image_shape(image, channel_axis, args.input)
     started = time.perf_counter()
     with progress_bar("deblur", args.quiet) as progress:
-        if args.psf:
-            psf = parse(args.psf)
-            restored, used = deconvolve(image, psf, method=args.method, channel_axis=info.channel_axis,
+        if not blind:
+            restored, used = deconvolve(image, psf, method=args.method, channel_axis=channel_axis,
                                         boundary=args.boundary, clip=args.clip, return_info=True,
                                         progress=progress, **settings)
             estimated = None
@@ -69,10 +75,11 @@ def run(args: argparse.Namespace) -> int:
             from ..blind import deblur
 
             result = deblur(image, psf_model=args.psf_model, psf_size=args.psf_size,
-                            channel_axis=info.channel_axis, progress=progress, method=args.method, **settings)
+                            channel_axis=channel_axis, progress=progress, method=args.method, **settings)
             restored, used, estimated = result.image, dict(result.params), result.psf
             if args.clip:
                 restored = np.clip(restored, float(image.min()), float(image.max()))
+    restored = io.merge_alpha(restored, alpha)
     if args.dtype == "same":
         io.write_image(args.output, restored, like=info, overwrite=args.overwrite)
     else:
@@ -80,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if save_psf:
         write_psf(save_psf, estimated, overwrite=args.overwrite)
     if args.json:
-        emit_json({"input": args.input, "output": args.output, "psf": args.psf or "estimated",
+        emit_json({"input": args.input, "output": args.output, "psf": "estimated" if blind else args.psf,
                    "shape": list(image.shape), "total_time_s": time.perf_counter() - started, **used})
     elif not args.quiet:
         chosen = used.get("method", args.method)

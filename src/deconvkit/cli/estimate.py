@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import check_outputs, emit_json, progress_bar, write_psf
+from ._common import check_image_shape, check_outputs, emit_json, progress_bar, write_psf
 
 COMMAND = "estimate"
 HELP = "estimate the PSF of a blurred image (blind)"
@@ -47,10 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from ..blind import estimate_psf
 
     check_outputs([args.input], [args.output], args.overwrite)
-    image, info = io.read_image(args.input)
+    full, info = io.read_image(args.input)
+    image, _, channel_axis = io.split_alpha(full, info)  # the PSF is estimated from colour, never alpha
+    check_image_shape(image, channel_axis, args.input)
     with progress_bar("estimate", args.quiet) as progress:
         psf, estimated = estimate_psf(image, model=args.model, size=args.size,
-                                      channel_axis=info.channel_axis, progress=progress)
+                                      channel_axis=channel_axis, progress=progress)
     if args.output:
         write_psf(args.output, psf, overwrite=args.overwrite)
     if args.json:

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .._shared import DeconvkitError
+from ..errors import DeconvkitError, InputError, InputNotFoundError, PSFError, PSFNotFoundError
 
 __all__ = ["Param", "PSFModel", "register_psf", "available", "parse", "load", "check_scalar",
            "PSF_FILE_EXTENSIONS", "MAX_PSF_EXTENT"]
@@ -65,7 +65,7 @@ class Param:
                 return int(value)
             return self.kind(text)
         except ValueError:
-            raise DeconvkitError(
+            raise PSFError(
                 f"PSF {model}: parameter {self.name}={text!r} is not a valid {self.kind.__name__}") from None
 
 
@@ -162,33 +162,33 @@ def _parse_arguments(model: PSFModel, text: str) -> dict:
     positional = iter(model.params)
     for token in (t.strip() for t in text.split(",")) if text.strip() else ():
         if not token:
-            raise DeconvkitError(f"PSF spec {model.name}:{text} has an empty value; usage: {model.usage()}")
+            raise PSFError(f"PSF spec {model.name}:{text} has an empty value; usage: {model.usage()}")
         if "=" in token:
             key, _, value = (s.strip() for s in token.partition("="))
             key = key.lower()
             if key not in by_name:
-                raise DeconvkitError(
+                raise PSFError(
                     f"PSF {model.name} has no parameter {key!r}; usage: {model.usage()}")
             if key in values:
-                raise DeconvkitError(f"PSF {model.name}: parameter {key!r} given twice")
+                raise PSFError(f"PSF {model.name}: parameter {key!r} given twice")
             values[key] = [value]
             last_key = key
         elif last_key is not None:
             if not by_name[last_key].sequence:
-                raise DeconvkitError(
+                raise PSFError(
                     f"PSF {model.name}: {token!r} has no name and {last_key!r} takes one value; "
                     f"usage: {model.usage()}")
             values[last_key].append(token)
         else:
             param = next(positional, None)
             if param is None:
-                raise DeconvkitError(f"PSF {model.name}: too many values in {text!r}; usage: {model.usage()}")
+                raise PSFError(f"PSF {model.name}: too many values in {text!r}; usage: {model.usage()}")
             values[param.name] = [token]
     kwargs = {}
     for param in model.params:
         if param.name not in values:
             if param.required:
-                raise DeconvkitError(
+                raise PSFError(
                     f"PSF {model.name} needs parameter {param.name!r}; usage: {model.usage()}")
             continue
         converted = tuple(param.convert(v, model.name) for v in values[param.name])
@@ -216,25 +216,36 @@ def parse(spec) -> np.ndarray:
 
     Raises
     ------
-    DeconvkitError
-        Unknown model (the message lists the valid ones), bad or missing parameters, or an invalid PSF file.
-    FileNotFoundError
-        The spec names a PSF file that does not exist.
+    PSFError
+        Unknown model (the message lists the valid ones), bad or missing parameters, an empty spec, or an
+        invalid PSF file.
+    PSFNotFoundError
+        The spec names a PSF file that does not exist (also a :class:`FileNotFoundError`).
     """
     if isinstance(spec, np.ndarray):
         return normalise(spec, "psf")
     if isinstance(spec, os.PathLike):
         return load(spec)
     if not isinstance(spec, str):
-        raise DeconvkitError(f"psf spec must be a string, path or array, got {type(spec).__name__}")
+        raise PSFError(f"psf spec must be a string, path or array, got {type(spec).__name__}")
     text = spec.strip()
+    if not text:
+        # An empty spec is a mistake (an unset shell variable), never a request for blind estimation.
+        raise PSFError(f"unknown PSF '' (the spec is empty): expected one of {_valid_names()} (e.g. motion:length=15,angle=30) "
+                       "or a PSF file")
     name, _, arguments = text.partition(":")
     model = _MODELS.get(name.strip().lower())
     if model is not None:
-        return model(**_parse_arguments(model, arguments))
+        kwargs = _parse_arguments(model, arguments)
+        try:
+            return model(**kwargs)
+        except PSFError:
+            raise
+        except DeconvkitError as exc:  # a model's own range checks: still a PSF problem for the exit code
+            raise PSFError(str(exc)) from exc
     if os.path.exists(text) or text.lower().endswith(PSF_FILE_EXTENSIONS) or ".npz:" in text.lower():
         return load(text)
-    raise DeconvkitError(
+    raise PSFError(
         f"unknown PSF {name!r}: expected one of {_valid_names()} (e.g. motion:length=15,angle=30) "
         f"or a path to a {'/'.join(e[1:].upper() for e in PSF_FILE_EXTENSIONS)} file")
 
@@ -248,18 +259,18 @@ def normalise(psf, name: str = "psf") -> np.ndarray:
     """
     psf = np.asarray(psf)
     if psf.dtype == object or psf.dtype.kind not in "biuf":
-        raise DeconvkitError(f"{name} must be a real numeric array, got dtype {psf.dtype}")
+        raise PSFError(f"{name} must be a real numeric array, got dtype {psf.dtype}")
     if psf.size == 0:
-        raise DeconvkitError(f"{name} is empty (shape {psf.shape})")
+        raise PSFError(f"{name} is empty (shape {psf.shape})")
     psf = psf.astype(np.float64)
     if not np.isfinite(psf).all():
-        raise DeconvkitError(f"{name} contains NaN or Inf values")
+        raise PSFError(f"{name} contains NaN or Inf values")
     positive = psf[psf > 0].sum()
     negative = -psf[psf < 0].sum()
     if positive <= 0:
-        raise DeconvkitError(f"{name} has no positive values (sum {psf.sum():g}); a PSF must have a positive sum")
+        raise PSFError(f"{name} has no positive values (sum {psf.sum():g}); a PSF must have a positive sum")
     if negative > NEGATIVE_MASS_TOLERANCE * positive:
-        raise DeconvkitError(
+        raise PSFError(
             f"{name} has negative values holding {negative / positive:.1%} of its positive mass "
             f"(at most {NEGATIVE_MASS_TOLERANCE:.0%} is clipped); is it really a PSF?")
     if negative > 0:
@@ -283,14 +294,20 @@ def load(path, name: str | None = None) -> np.ndarray:
     lowered = text.lower()
     if lowered.endswith(".npz") or ".npz:" in lowered:
         return normalise(_read_npz_member(text), label)
-    return normalise(read_psf(text), label)
+    try:
+        data = read_psf(text)
+    except InputNotFoundError as exc:  # a missing PSF file is a PSF problem (exit code), still a FileNotFoundError
+        raise PSFNotFoundError(str(exc)) from exc
+    except InputError as exc:
+        raise PSFError(str(exc)) from exc
+    return normalise(data, label)
 
 
 def _read_npz_member(spec: str) -> np.ndarray:
     cut = spec.lower().rindex(".npz") + 4
     path, key = spec[:cut], spec[cut + 1:]
     if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path}")
+        raise PSFNotFoundError(f"no such file: {path}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = list(archive.files)
@@ -298,23 +315,23 @@ def _read_npz_member(spec: str) -> np.ndarray:
                 key = names[0]
             if key not in names:
                 problem = f"has no array {key!r}" if key else f"holds {len(names)} arrays"
-                raise DeconvkitError(f"{path} {problem}; name one of {', '.join(names)} as {path}:NAME")
+                raise PSFError(f"{path} {problem}; name one of {', '.join(names)} as {path}:NAME")
             return archive[key]
-    except DeconvkitError:
+    except PSFError:
         raise
     except Exception as exc:  # zipfile/pickle/format errors: one line naming the file
-        raise DeconvkitError(f"cannot read {path} as NPZ: {exc}") from exc
+        raise PSFError(f"cannot read {path} as NPZ: {exc}") from exc
 
 
 def check_scalar(value, name: str, *, minimum: float = 0.0, inclusive: bool = False,
                  maximum: float = MAX_PSF_EXTENT) -> float:
-    """Return ``value`` as a finite float in the allowed range, or raise :class:`DeconvkitError` naming it."""
+    """Return ``value`` as a finite float in the allowed range, or raise :class:`~deconvkit.PSFError` naming it."""
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise DeconvkitError(f"{name} must be a number, got {value!r}") from None
+        raise PSFError(f"{name} must be a number, got {value!r}") from None
     low_ok = number >= minimum if inclusive else number > minimum
     if not math.isfinite(number) or not low_ok or number > maximum:
         low = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
-        raise DeconvkitError(f"{name}={value!r} is out of range; allowed: finite, {low} and <= {maximum:g}")
+        raise PSFError(f"{name}={value!r} is out of range; allowed: finite, {low} and <= {maximum:g}")
     return number

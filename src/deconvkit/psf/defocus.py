@@ -65,6 +65,10 @@ def defocus(radius) -> np.ndarray:
     """
     radius = check_scalar(radius, "defocus radius")
     half = max(0, math.ceil(radius - 0.5))
+    if half == 0:
+        # The whole disk lies in the centre pixel: a delta. (Computing it would divide the disk's area by
+        # itself, which underflows to 0 / 0 = NaN for radii near 1e-300.)
+        return np.ones((1, 1))
     edges = np.arange(-half - 0.5, half + 1.0)
     area = _quadrant_area(edges[:, None], edges[None, :], radius)
     pixels = area[1:, 1:] - area[:-1, 1:] - area[1:, :-1] + area[:-1, :-1]

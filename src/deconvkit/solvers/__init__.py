@@ -22,7 +22,11 @@ from .._shared import (
     tensor_device,
 )
 from ..boundaries import boundary_model, boundary_strategy
+from .._params import real
+from ..errors import InputError
 from ._base import SOLVERS, Problem, get_solver, register_solver
+
+_NOISE_SIGMA = real("noise_sigma", 0, 1e6)
 
 __all__ = ["deconvolve", "available_methods", "register_solver", "SOLVERS", "Problem"]
 
@@ -129,10 +133,14 @@ def deconvolve(image, psf, method="auto", *, channel_axis=None, boundary=None, n
         psf = psf.detach().cpu().numpy()
     image = as_float_image(image, "image", ndim=(2, 3) if channel_axis is None else (3, 4))
     stack = move_channels_first(image, channel_axis)
+    if any(n < 2 for n in stack.shape[1:]):  # nothing to deconvolve along (and no noise estimate)
+        raise InputError(f"image is {'x'.join(map(str, stack.shape[1:]))} pixels (channels aside); "
+                         "deconvolution needs at least 2 pixels along each axis")
     psf = check_psf(psf, stack.ndim - 1, image.dtype, stack.shape[1:])
     strategy = spec.boundary if boundary is None else boundary_strategy(boundary)
-    if noise_sigma is not None and not noise_sigma >= 0:
-        raise DeconvkitError(f"noise_sigma must be >= 0, got {noise_sigma}")
+    params = spec.validate(params)  # before any work: iterations=1e12 or nsr=inf never start
+    if noise_sigma is not None:
+        noise_sigma = _NOISE_SIGMA.check(noise_sigma)  # finite: inf gave a flat image
     problem = Problem(np.ascontiguousarray(stack), psf, strategy, backend=backend, noise_sigma=noise_sigma,
                       progress=progress)
     x, info = spec(problem, **params)

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .._shared import DeconvkitError
+from ..errors import ParameterError
 from ..boundaries import plan_domain, smooth_extend
 from ..fft import get_backend
 from ..noise import estimate_noise
@@ -130,11 +131,22 @@ class SolverSpec:
     summary: str
     params: dict
 
-    def __call__(self, problem, **params):
+    def validate(self, params: dict) -> dict:
+        """``params`` checked against the method's typed table (type, range, work bound; see
+        :mod:`._param_table`) and returned normalised; a :class:`~deconvkit.errors.ParameterError` names
+        the valid range. Methods without a table are checked for unknown names only."""
+        from ._param_table import PARAMS, validate
+
+        if self.name in PARAMS:
+            return validate(self.name, params)
         unknown = sorted(set(params) - set(self.params))
         if unknown:
-            raise DeconvkitError(
+            raise ParameterError(
                 f"method {self.name!r} got unknown parameter(s) {unknown}; valid: {sorted(self.params)}")
+        return dict(params)
+
+    def __call__(self, problem, **params):
+        params = self.validate(params)  # also for solvers calling solvers (auto -> tv)
         start = time.perf_counter()
         x, info = self.func(problem, **params)
         info.setdefault("time_s", time.perf_counter() - start)

@@ -92,6 +92,10 @@ def run_richardson_lucy(problem, *, iterations=None, accelerate=True, damping=No
     scale = float(host_observed.max()) + offset
     del host_observed
     floor = (1e-12 if eps is None else float(eps)) * scale
+    if not floor > 0:
+        # All-zero data: a floor relative to the range is 0, and 0 / 0 made the result NaN. The smallest
+        # normal number keeps the ratio y / Ax = 0, so the estimate stays 0, the exact answer.
+        floor = float(np.finfo(problem.dtype).tiny)
 
     domain = tuple(problem.domain)
     sensitivity = problem.adjoint(bk.full(observed.shape, 1.0, problem.dtype))
