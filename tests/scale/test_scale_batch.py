@@ -151,4 +151,4 @@ def test_batch_command_end_to_end(folder, tmp_path):
     assert len(os.listdir(out)) == 3
     bad = subprocess.run(command[:-6] + ["--psf", "nosuch:1"], capture_output=True, text=True, env=env,
                          timeout=300)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and len(bad.stderr.splitlines()) == 1
+    assert bad.returncode == 4 and bad.stderr.startswith("error: ") and len(bad.stderr.splitlines()) == 1

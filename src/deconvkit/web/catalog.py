@@ -65,6 +65,10 @@ def catalog() -> dict:
     methods.sort(key=lambda m: (m["name"] != "auto", m["name"]))
     models = []
     for name, model in psf.available().items():
+        if any(p.required and p.kind is not float for p in model.params):
+            # a model with a required non-number (the microscope models' voxel spacing) cannot be set
+            # with sliders: it stays available through the API's psf spec and the CLI
+            continue
         sliders = [s for s in (_psf_param(p) for p in model.params) if s is not None]
         models.append({"name": name, "summary": model.summary, "usage": model.usage(),
                        "params": [{"name": p.name, "type": p.kind.__name__, "required": p.required,
