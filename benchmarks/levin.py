@@ -71,11 +71,11 @@ def local_levin_score(restored, sharp, crop=15, maxshift=5, step=0.25):
         window = _bilinear_window(padded, crop + margin + dy, crop + margin + dx, (h, w))
         return float(np.sum((window - reference) ** 2)), window
 
-    best = min(((ssd(dy, dx)[0], dy, dx) for dy in range(-maxshift, maxshift + 1)
-                for dx in range(-maxshift, maxshift + 1)))
+    best = min((ssd(dy, dx)[0], dy, dx) for dy in range(-maxshift, maxshift + 1)
+                for dx in range(-maxshift, maxshift + 1))
     fine = np.arange(-1, 1 + 1e-9, step)
-    best = min(((ssd(best[1] + a, best[2] + b)[0], best[1] + a, best[2] + b) for a in fine for b in fine
-                if abs(best[1] + a) <= maxshift and abs(best[2] + b) <= maxshift))
+    best = min((ssd(best[1] + a, best[2] + b)[0], best[1] + a, best[2] + b) for a in fine for b in fine
+                if abs(best[1] + a) <= maxshift and abs(best[2] + b) <= maxshift)
     _, window = ssd(best[1], best[2])
     mse = np.mean((window - reference) ** 2)
     psnr = 10 * np.log10(1.0 / mse)
@@ -226,7 +226,7 @@ def save_figure(path, case, crops, window=(slice(60, 190), slice(60, 190))):
     fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.2 * rows))
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, name in zip(axes.ravel(), order):
+    for ax, name in zip(axes.ravel(), order, strict=False):
         image, score = crops[name]
         ax.imshow(np.clip(image[window], 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(name if score is None else f"{name}\n{score:.2f} dB", fontsize=10)

@@ -44,9 +44,9 @@ import numpy as np
 
 import deconvkit
 from deconvkit import fft as dkfft
+from deconvkit._shared import check_psf
 from deconvkit.solvers import SOLVERS
 from deconvkit.solvers._base import Problem
-from deconvkit._shared import check_psf
 
 try:
     import torch

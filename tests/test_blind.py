@@ -85,7 +85,7 @@ def _shake_kernel(size=21):
     x = 7.0 * np.sin(1.6 * np.pi * t) - 3.0 * t
     y = 16.0 * (t - 0.5) + 2.0 * np.cos(3.0 * np.pi * t)
     kernel = np.zeros((size, size))
-    for yy, xx in zip(y + size // 2, x + size // 2):
+    for yy, xx in zip(y + size // 2, x + size // 2, strict=False):
         y0, x0 = int(np.floor(yy)), int(np.floor(xx))
         fy, fx = yy - y0, xx - x0
         for dy, dx, w in ((0, 0, (1 - fy) * (1 - fx)), (1, 0, fy * (1 - fx)), (0, 1, (1 - fy) * fx),

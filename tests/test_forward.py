@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import scipy.ndimage
 import scipy.signal
-from _helpers import gaussian_psf, smooth_scene
 
 import deconvkit
+from _helpers import gaussian_psf, smooth_scene
 from deconvkit import DeconvkitError
 
 

@@ -14,6 +14,7 @@ from skimage import metrics as skmetrics
 from deconvkit import DeconvkitError, metrics
 from deconvkit.io import read_image
 
+
 def smooth_image(shape, seed=0, sigma=2.0):
     rng = np.random.default_rng(seed)
     image = ndi.gaussian_filter(rng.random(shape), sigma)

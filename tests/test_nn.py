@@ -8,14 +8,27 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
 
 from deconvkit import DeconvkitError  # noqa: E402
-from deconvkit.nn import (DECODERS, BilinearConvTranspose2d, DeconvNet, FixedUpsample,  # noqa: E402
-                          PixelShuffleUp, SwitchMaxPool2d, SwitchMaxUnpool2d, SyntheticShapes, TrainConfig,
-                          VOCSegmentation, bilinear_init, bilinear_kernel, confusion_matrix,
-                          segmentation_scores, train_segmentation)
+from deconvkit.nn import (  # noqa: E402
+    DECODERS,
+    BilinearConvTranspose2d,
+    DeconvNet,
+    FixedUpsample,
+    PixelShuffleUp,
+    SwitchMaxPool2d,
+    SwitchMaxUnpool2d,
+    SyntheticShapes,
+    TrainConfig,
+    VOCSegmentation,
+    bilinear_init,
+    bilinear_kernel,
+    confusion_matrix,
+    segmentation_scores,
+    train_segmentation,
+)
 
 pytestmark = pytest.mark.torch
 

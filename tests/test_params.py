@@ -11,8 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from deconvkit import ParameterError
-from deconvkit._params import (MAX_ITERATIONS, boolean, check_params, choice, integer, parse_assignments,
-                               real)
+from deconvkit._params import MAX_ITERATIONS, boolean, check_params, choice, integer, parse_assignments, real
 
 ITERATIONS = integer("iterations", 1, MAX_ITERATIONS)
 NSR = real("nsr", 0, low_inclusive=False, allow_none=True)

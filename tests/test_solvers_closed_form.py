@@ -1,9 +1,9 @@
 """deconvkit.solvers._closed_form: weight rules (GCV, discrepancy) against dense / image-space references."""
 
 import numpy as np
-from _helpers import gaussian_psf, smooth_scene
 
 import deconvkit
+from _helpers import gaussian_psf, smooth_scene
 
 
 def test_gcv_weight_matches_dense_gcv(rng):

@@ -3,9 +3,9 @@ and input validation."""
 
 import numpy as np
 import pytest
-from _helpers import gaussian_psf, smooth_scene
 
 import deconvkit
+from _helpers import gaussian_psf, smooth_scene
 from deconvkit import DeconvkitError
 from deconvkit.solvers import SOLVERS, available_methods
 

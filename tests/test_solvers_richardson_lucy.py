@@ -2,9 +2,9 @@
 
 import numpy as np
 import scipy.signal
-from _helpers import gaussian_psf, smooth_scene
 
 import deconvkit
+from _helpers import gaussian_psf, smooth_scene
 
 
 def test_unaccelerated_rl_matches_scikit_image_iterates(rng):

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 import deconvkit
-from deconvkit.solvers import Problem
-from deconvkit.solvers import _selection
+from deconvkit.solvers import Problem, _selection
 from deconvkit.solvers._selection import SureCrop, _standard_error, choose
 from deconvkit.synthetic import cartoon, star_field
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from _helpers import dense_circular_convolution, dense_gradient
 
 import deconvkit
+from _helpers import dense_circular_convolution, dense_gradient
 from deconvkit.solvers._base import Problem
 from deconvkit.solvers._splitting import solve_split
 from deconvkit.solvers.hyper_laplacian import hyper_laplacian_shrink

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import scipy.ndimage
 import scipy.optimize
+
+import deconvkit
 from _helpers import (
     dense_circular_convolution,
     dense_crop,
@@ -11,8 +13,6 @@ from _helpers import (
     pdhg_tv,
     tv_objective,
 )
-
-import deconvkit
 from deconvkit.boundaries import plan_domain
 from deconvkit.solvers._base import Problem
 from deconvkit.solvers._splitting import solve_split

@@ -1,9 +1,9 @@
 """deconvkit.solvers.wiener against an exact inverse."""
 
 import numpy as np
-from _helpers import gaussian_psf
 
 import deconvkit
+from _helpers import gaussian_psf
 
 
 def test_wiener_inverts_noiseless_periodic_blur(rng):

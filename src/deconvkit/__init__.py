@@ -10,8 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import (DeconvkitError, InputError, MemoryLimitError, OutputError, ParameterError, PSFError,
-                     ResourceError)
+from .errors import DeconvkitError, InputError, MemoryLimitError, OutputError, ParameterError, PSFError, ResourceError
 from .fft import otf2psf, psf2otf
 
 __all__ = [

@@ -55,9 +55,19 @@ from typing import NamedTuple
 import numpy as np
 
 from ._shared import MAX_PIXELS
-from .errors import (DeconvkitError, InputError, InputNotFoundError, MemoryLimitError, OutputError, ParameterError,
-                     OutputExistsError, OutputFolderError, OutputIsFolderError, OutputPermissionError,
-                     OutputWriteError)
+from .errors import (
+    DeconvkitError,
+    InputError,
+    InputNotFoundError,
+    MemoryLimitError,
+    OutputError,
+    OutputExistsError,
+    OutputFolderError,
+    OutputIsFolderError,
+    OutputPermissionError,
+    OutputWriteError,
+    ParameterError,
+)
 
 __all__ = ["ImageInfo", "read_image", "read_volume", "write_image", "read_psf", "FORMATS", "intensity_scale",
            "split_alpha", "merge_alpha", "AlphaSplit", "check_output_path", "remove_stale_temporaries"]

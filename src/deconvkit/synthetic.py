@@ -60,7 +60,7 @@ def star_field(shape=(256, 256), *, density=0.004, brightest=0.9, faintest_mag=6
     edge = 0.5 / (np.sqrt(2) * seeing)
     peak_integral = erf(edge) ** 2
     radius = int(np.ceil(4 * seeing)) + 1
-    for (cy, cx), f in zip(positions, flux):
+    for (cy, cx), f in zip(positions, flux, strict=False):
         y0, x0 = int(cy), int(cx)
         ys = np.arange(max(y0 - radius, 0), min(y0 + radius + 1, shape[0]))
         xs = np.arange(max(x0 - radius, 0), min(x0 + radius + 1, shape[1]))

@@ -30,8 +30,8 @@ import numpy as np
 from .._shared import DeconvkitError, as_float_array, as_float_image, move_channels_first, staged_progress
 from ..noise import estimate_noise
 from ._general import centre_psf, estimate_general, refine_kernel
-from ._region import select_region
 from ._parametric import Spectrum, estimate_defocus, estimate_gaussian, estimate_motion
+from ._region import select_region
 
 __all__ = ["estimate_psf", "deblur", "BlindResult", "MODELS", "default_psf_size", "psf_similarity"]
 

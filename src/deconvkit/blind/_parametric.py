@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.ndimage
 
 from ..fft import filter_spectrum, frequencies, otf_abs2, periodic_component, power_spectrum
 from ..noise import estimate_noise

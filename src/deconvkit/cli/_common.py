@@ -13,9 +13,18 @@ import sys
 
 import numpy as np
 
-from ..errors import (DeconvkitError, InputError, InputNotFoundError, MemoryLimitError, OutputError,
-                      OutputExistsError, OutputFolderError, OutputIsFolderError, OutputPermissionError,
-                      ParameterError)
+from ..errors import (
+    DeconvkitError,
+    InputError,
+    InputNotFoundError,
+    MemoryLimitError,
+    OutputError,
+    OutputExistsError,
+    OutputFolderError,
+    OutputIsFolderError,
+    OutputPermissionError,
+    ParameterError,
+)
 
 __all__ = ["check_outputs", "check_image_shape", "emit_json", "progress_bar", "parse_settings", "run_guarded",
            "write_psf", "IMAGE_EXTENSIONS", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_MEMORY"]

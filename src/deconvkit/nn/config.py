@@ -46,7 +46,7 @@ class TrainConfig:
     val_size: int = 96
     balance_classes: bool = True
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         if self.decoder not in DECODERS:
             raise DeconvkitError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
         if self.preset not in PRESETS:

@@ -28,8 +28,15 @@ from torch import nn
 
 from .._shared import DeconvkitError
 from .config import DECODERS, FIXED_DECODERS, LEARNED_DECODERS, PRESETS
-from .layers import (BilinearConvTranspose2d, FixedUpsample, PixelShuffleUp, ResizeConv, SwitchMaxPool2d,
-                     SwitchMaxUnpool2d, conv_bn_relu)
+from .layers import (
+    BilinearConvTranspose2d,
+    FixedUpsample,
+    PixelShuffleUp,
+    ResizeConv,
+    SwitchMaxPool2d,
+    SwitchMaxUnpool2d,
+    conv_bn_relu,
+)
 
 __all__ = ["DeconvNet", "DECODERS", "LEARNED_DECODERS", "FIXED_DECODERS", "PRESETS"]
 
@@ -103,7 +110,7 @@ class DeconvNet(nn.Module):
 
         self.encoder = nn.ModuleList()
         channels = in_channels
-        for width, count in zip(widths, convs_per_stage):
+        for width, count in zip(widths, convs_per_stage, strict=False):
             layers = []
             for _ in range(count):
                 layers.append(conv_bn_relu(channels, width))
@@ -148,7 +155,7 @@ class DeconvNet(nn.Module):
             sizes.append(x.shape[-2:])
             x, indices = self.pool(x)
             switches.append(indices)
-        for stage, indices, size in zip(self.decoder, reversed(switches), reversed(sizes)):
+        for stage, indices, size in zip(self.decoder, reversed(switches), reversed(sizes), strict=False):
             if self.fixed_upsample is None:
                 x = stage(x, indices, size)
             else:

@@ -19,8 +19,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from .._shared import DeconvkitError
-from .data import IGNORE_INDEX, SyntheticShapes, VOCSegmentation
 from .config import TrainConfig
+from .data import IGNORE_INDEX, SyntheticShapes, VOCSegmentation
 from .model import DeconvNet
 
 __all__ = ["TrainConfig", "train_segmentation", "evaluate", "confusion_matrix", "segmentation_scores",
@@ -78,7 +78,7 @@ def segmentation_scores(confusion: torch.Tensor) -> dict:
     confusion = confusion.double()
     true_positive = confusion.diag()
     union = confusion.sum(0) + confusion.sum(1) - true_positive
-    per_class = [float(tp / u) if u > 0 else None for tp, u in zip(true_positive, union)]
+    per_class = [float(tp / u) if u > 0 else None for tp, u in zip(true_positive, union, strict=False)]
     defined = [v for v in per_class if v is not None]
     total = float(confusion.sum())
     return {

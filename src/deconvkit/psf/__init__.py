@@ -13,6 +13,7 @@ Adding a model: create one module in this folder whose function is decorated wit
 Every module here is imported below, so the new model is found without editing this file.
 """
 
+# ruff: noqa: I001  (the model imports below register in this order, which listings and messages show)
 from __future__ import annotations
 
 import importlib

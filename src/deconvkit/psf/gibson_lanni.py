@@ -7,8 +7,20 @@ import math
 import numpy as np
 
 from .._shared import DeconvkitError
-from ._optics import (bin_subpixels, centred_planes, check_optics, check_oversample, check_size, check_spacing,
-                      default_size, normalised, pupil_profile, slash_floats, slash_ints, subpixel_planes)
+from ._optics import (
+    bin_subpixels,
+    centred_planes,
+    check_optics,
+    check_oversample,
+    check_size,
+    check_spacing,
+    default_size,
+    normalised,
+    pupil_profile,
+    slash_floats,
+    slash_ints,
+    subpixel_planes,
+)
 from ._registry import Param, check_scalar, register_psf
 
 __all__ = ["gibson_lanni", "GibsonLanni"]

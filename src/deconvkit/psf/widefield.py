@@ -5,8 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from .._shared import DeconvkitError
-from ._optics import (check_optics, check_oversample, check_size, check_spacing, default_size, pixel_integrated,
-                      pupil_profile, slash_floats, slash_ints)
+from ._optics import (
+    check_optics,
+    check_oversample,
+    check_size,
+    check_spacing,
+    default_size,
+    pixel_integrated,
+    pupil_profile,
+    slash_floats,
+    slash_ints,
+)
 from ._registry import Param, register_psf
 
 __all__ = ["widefield"]

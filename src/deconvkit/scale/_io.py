@@ -163,7 +163,7 @@ def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     bounds = np.cumsum((0,) + array.chunks[0])
-    slabs = list(zip(bounds[:-1], bounds[1:]))
+    slabs = list(zip(bounds[:-1], bounds[1:], strict=False))
 
     def pages():
         for i, (a, b) in enumerate(slabs):

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from .._params import real
 from .._shared import (
     DeconvkitError,
     as_float_image,
@@ -22,7 +23,6 @@ from .._shared import (
     tensor_device,
 )
 from ..boundaries import boundary_model, boundary_strategy
-from .._params import real
 from ..errors import InputError
 from ._base import SOLVERS, Problem, get_solver, register_solver
 

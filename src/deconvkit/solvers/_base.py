@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from .._shared import DeconvkitError
-from ..errors import ParameterError
 from ..boundaries import plan_domain, smooth_extend
+from ..errors import ParameterError
 from ..fft import get_backend
 from ..noise import estimate_noise
 from ..operators import Crop, Gradient, PeriodicConvolution

@@ -30,10 +30,10 @@ import math
 import numpy as np
 
 from .._shared import DeconvkitError
-from ._base import Problem, get_solver, register_solver
-from ._splitting import saturation_weight
 from . import _selection
+from ._base import Problem, get_solver, register_solver
 from ._selection import SureCrop, choose, rank_candidates, solve_candidate
+from ._splitting import saturation_weight
 from .tv import TV_ITERATIONS, TV_SHORT_ITERATIONS, default_tv_lam
 
 __all__ = ["sure_weight", "looks_non_negative"]
@@ -118,7 +118,7 @@ def _central_crop(problem):
     ndim = len(shape)
     side = _SURE_PIXELS ** (1.0 / ndim)
     slices = [slice(None)]
-    for n, k in zip(shape, problem.psf.shape):
+    for n, k in zip(shape, problem.psf.shape, strict=False):
         m = min(n, max(int(side), 4 * k))
         start = (n - m) // 2
         slices.append(slice(start, start + m))

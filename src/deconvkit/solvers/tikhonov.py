@@ -7,7 +7,6 @@ from ._base import register_solver
 from ._closed_form import gcv_weight, gradient_energy, regularised_inverse
 from ._linalg import conjugate_gradient
 
-
 # lam_opt / (sigma^2 / gradient_energy): median 2.7 (range 0.65-7.5) over 20 cases, scikit-image's
 # camera/astronaut/coins/moon x Gaussian/motion/defocus PSFs x noise 0.2-2 %, oracle-tuned (not Levin data).
 NOISE_RULE_FACTOR = 2.7

@@ -21,6 +21,7 @@ from .arithmetic import (
     output_padding_for,
     output_shape,
 )
+from .functional import __all__ as _functional_api
 from .functional import (
     conv,
     conv1d,
@@ -34,8 +35,6 @@ from .functional import (
     overlap_map,
 )
 from .operator import ConvOperator
-
-from .functional import __all__ as _functional_api
 
 __all__ = [
     *_functional_api,

@@ -16,7 +16,8 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["Job", "JobManager", "JobCancelled", "Overloaded"]
 
