@@ -312,9 +312,10 @@ def test_blind_progress_names_each_stage_when_the_callback_takes_one(camera):
 def test_blind_on_a_large_frame_estimates_on_a_window_and_finds_the_kernel():
     from skimage import data
 
-    from conftest import LEVIN
+    from pathlib import Path
 
-    psf = np.load(LEVIN / "psfs.npz")["psf2"] if (LEVIN / "psfs.npz").exists() else deconvkit.psf.motion(13, 30)
+    levin = Path(__file__).resolve().parents[2] / "shared" / "data" / "levin09" / "psfs.npz"
+    psf = np.load(levin)["psf2"] if levin.exists() else deconvkit.psf.motion(13, 30)
     tiles = [data.camera() / 255.0, data.astronaut().mean(axis=2) / 255.0, data.coins() / 255.0]
     sharp = np.block([[tiles[0], tiles[1], tiles[0][::-1]], [tiles[1][:, ::-1], tiles[0][:, ::-1], tiles[1]],
                       [tiles[0][::-1], tiles[1][::-1], tiles[0]]])[:1400, :1500]
