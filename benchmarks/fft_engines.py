@@ -82,7 +82,7 @@ ENGINES = ("scipy", "scipy_ow", "ducc", "ducc_out", "fftw", "fftw_b", "torch")
 
 def case_shape(name):
     channels, image, psf = CASES[name]
-    domain = fast_shape([n + k - 1 for n, k in zip(image, psf, strict=False)])
+    domain = fast_shape([n + k - 1 for n, k in zip(image, psf)])
     return (channels, *domain)
 
 

@@ -226,7 +226,7 @@ def save_figure(path, case, crops, window=(slice(60, 190), slice(60, 190))):
     fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.2 * rows))
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, name in zip(axes.ravel(), order, strict=False):
+    for ax, name in zip(axes.ravel(), order):
         image, score = crops[name]
         ax.imshow(np.clip(image[window], 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(name if score is None else f"{name}\n{score:.2f} dB", fontsize=10)

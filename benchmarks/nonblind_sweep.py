@@ -187,7 +187,8 @@ def run_sweep(args):
         sharp = sample_image(image_name)
         for psf_name, psf in psfs.items():
             for n_index, sigma in enumerate(NOISE_LEVELS):
-                blurred, reference = make_case(sharp, psf, sigma, seed=zlib.crc32(f"{image_name}/{psf_name}/{n_index}".encode()))
+                case_seed = zlib.crc32(f"{image_name}/{psf_name}/{n_index}".encode())
+                blurred, reference = make_case(sharp, psf, sigma, seed=case_seed)
                 start = time.perf_counter()
                 restored, info = deconvkit.deconvolve(blurred, psf, method="auto", return_info=True)
                 seconds = time.perf_counter() - start

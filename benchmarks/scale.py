@@ -71,16 +71,16 @@ def overlap_sweep(quick=False):
                 whole = deconvkit.deconvolve(data, psf, method=tile_method, boundary=decided["boundary"],
                                              noise_sigma=sigma, **params)
                 band = tuple(2 * k for k in psf.shape)
-                inner = tuple(slice(b, n - b) for b, n in zip(band, shape, strict=False))
+                inner = tuple(slice(b, n - b) for b, n in zip(band, shape))
                 errors = []
                 for factor in FACTORS:
                     depth = tuple(min(d, n) for d, n in
-                                  zip(overlap_depth(tile_method, psf.shape, factor), shape, strict=False))
+                                  zip(overlap_depth(tile_method, psf.shape, factor), shape))
                     tiled = _map_tiles(lazy, depth, psf.astype(np.float32), tile_method, decided["boundary"],
                                        sigma, decided["offset"], np.dtype(np.float32), params)
                     tiled = tiled.compute(scheduler="synchronous")
                     errors.append(float(np.abs(tiled - whole)[inner].max()))
-                ok = [f for f, e in zip(FACTORS, errors, strict=False) if e < TOLERANCE]
+                ok = [f for f, e in zip(FACTORS, errors) if e < TOLERANCE]
                 first = ok[0] if ok and all(e < TOLERANCE for e in errors[FACTORS.index(ok[0]):]) else math.inf
                 needed[method] = max(needed[method], first)
                 shown = ", ".join(f"{e:.1e}" for e in errors)
@@ -183,7 +183,7 @@ def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=Fals
         assert result.shape == tuple(shape)
         above = max(peaks[a] - baseline[a] for a in baseline)
         total = max(peaks.values())
-        tile_voxels = math.prod(c + 2 * d for c, d in zip(info.chunks, info.depth, strict=False))
+        tile_voxels = math.prod(c + 2 * d for c, d in zip(info.chunks, info.depth))
         row = {"workers": workers, "seconds": elapsed, "mvox_s": math.prod(shape) / elapsed / 1e6,
                "peak_above_idle_mb": above / 1e6, "peak_rss_mb": total / 1e6, "tiles": info.tiles}
         rows.append(row)

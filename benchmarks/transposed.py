@@ -200,7 +200,7 @@ def _unet_decoder(widths, size, ndim, batch):
     concatenation (2x the channels); a 1x1 head at the end."""
     layers = []
     conv, up = f"conv{ndim}d", f"conv_transpose{ndim}d"
-    for stage, (wide, narrow) in enumerate(zip(widths, widths[1:], strict=False)):
+    for stage, (wide, narrow) in enumerate(zip(widths, widths[1:])):
         s = size * 2 ** stage
         layers.append((f"up {wide}->{narrow} k2 s2 @{s}", up, (batch, wide) + (s,) * ndim,
                        (wide, narrow) + (2,) * ndim, dict(stride=2)))

@@ -42,7 +42,10 @@ MOTION = "motion:length=9,angle=30"
 
 def percentiles(values):
     values = sorted(values)
-    pick = lambda q: values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+    def pick(q):
+        return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
     return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": values[-1]}
 
 
@@ -109,7 +112,7 @@ def start_server(args):
             return server, base
         except httpx.TransportError:
             if server.poll() is not None:
-                raise SystemExit("server failed to start: " + server.stderr.read())
+                raise SystemExit("server failed to start: " + server.stderr.read()) from None
             time.sleep(0.1)
     raise SystemExit("server did not answer")
 

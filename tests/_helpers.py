@@ -43,7 +43,7 @@ def dense_gradient(shape):
 
 def dense_crop(domain, shape, offset):
     n_in = int(np.prod(domain))
-    index = np.arange(n_in).reshape(domain)[tuple(slice(o, o + m) for o, m in zip(offset, shape, strict=False))].ravel()
+    index = np.arange(n_in).reshape(domain)[tuple(slice(o, o + m) for o, m in zip(offset, shape))].ravel()
     matrix = np.zeros((index.size, n_in))
     matrix[np.arange(index.size), index] = 1.0
     return matrix

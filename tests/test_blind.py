@@ -85,7 +85,7 @@ def _shake_kernel(size=21):
     x = 7.0 * np.sin(1.6 * np.pi * t) - 3.0 * t
     y = 16.0 * (t - 0.5) + 2.0 * np.cos(3.0 * np.pi * t)
     kernel = np.zeros((size, size))
-    for yy, xx in zip(y + size // 2, x + size // 2, strict=False):
+    for yy, xx in zip(y + size // 2, x + size // 2):
         y0, x0 = int(np.floor(yy)), int(np.floor(xx))
         fy, fx = yy - y0, xx - x0
         for dy, dx, w in ((0, 0, (1 - fy) * (1 - fx)), (1, 0, fy * (1 - fx)), (0, 1, (1 - fy) * fx),
@@ -310,9 +310,9 @@ def test_blind_progress_names_each_stage_when_the_callback_takes_one(camera):
 
 @pytest.mark.slow
 def test_blind_on_a_large_frame_estimates_on_a_window_and_finds_the_kernel():
-    from skimage import data
-
     from pathlib import Path
+
+    from skimage import data
 
     levin = Path(__file__).resolve().parents[2] / "shared" / "data" / "levin09" / "psfs.npz"
     psf = np.load(levin)["psf2"] if levin.exists() else deconvkit.psf.motion(13, 30)

@@ -71,7 +71,8 @@ def test_symlink_to_the_input_and_the_psf_file_are_inputs(tmp_path, image_png, n
 
 def test_output_equal_to_save_psf_is_refused(tmp_path, image_png, no_work, capsys):
     out = tmp_path / "out.tif"
-    assert main(["deblur", str(image_png), "-o", str(out), "--save-psf", str(tmp_path / "." / "out.tif")]) == OUTPUT_EXIT
+    same_as_output = str(tmp_path / "." / "out.tif")
+    assert main(["deblur", str(image_png), "-o", str(out), "--save-psf", same_as_output]) == OUTPUT_EXIT
     _one_error_line(capsys, "are the same file")
     assert _listing(tmp_path) == ["in.png"]
 

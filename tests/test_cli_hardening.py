@@ -37,7 +37,7 @@ def one_error(capsys, match=""):
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert lines and lines[-1].startswith("error: ") and match in lines[-1], err
-    assert "Traceback" not in err and len([l for l in lines if l.startswith("error")]) == 1
+    assert "Traceback" not in err and len([line for line in lines if line.startswith("error")]) == 1
     return lines[-1]
 
 

@@ -24,7 +24,7 @@ def test_psf2otf_equals_brute_force_dft_of_centred_padded_psf(rng, psf_shape, sh
     # independent construction: place psf[j] at position (j - k//2) mod n
     padded = np.zeros(shape)
     for index in np.ndindex(*psf_shape):
-        target = tuple((j - k // 2) % n for j, k, n in zip(index, psf_shape, shape, strict=False))
+        target = tuple((j - k // 2) % n for j, k, n in zip(index, psf_shape, shape))
         padded[target] += psf[index]
     np.testing.assert_allclose(psf2otf(psf, shape), brute_force_dft(padded), atol=1e-12)
 
@@ -49,7 +49,7 @@ def test_otf_multiplication_is_circular_convolution_with_centre_k_over_2(rng):
     expected = np.zeros_like(x)
     for n in np.ndindex(*x.shape):
         for j in np.ndindex(*psf.shape):
-            src = tuple((a - b + k // 2) % s for a, b, k, s in zip(n, j, psf.shape, x.shape, strict=False))
+            src = tuple((a - b + k // 2) % s for a, b, k, s in zip(n, j, psf.shape, x.shape))
             expected[n] += psf[j] * x[src]
     np.testing.assert_allclose(y, expected, atol=1e-12)
 
@@ -95,7 +95,7 @@ def test_power_spectrum_and_otf_abs2_equal_brute_force(rng, real):
     psf = rng.random((3, 3))
     padded = np.zeros((6, 7))
     for j in np.ndindex(psf.shape):
-        padded[tuple((ji - k // 2) % n for ji, k, n in zip(j, psf.shape, (6, 7), strict=False))] = psf[j]
+        padded[tuple((ji - k // 2) % n for ji, k, n in zip(j, psf.shape, (6, 7)))] = psf[j]
     kernel = np.abs(brute_force_dft(padded)) ** 2
     np.testing.assert_allclose(otf_abs2(psf, (6, 7), real=real), kernel[:, :4] if real else kernel,
                                rtol=1e-12, atol=1e-12)

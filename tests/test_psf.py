@@ -135,7 +135,7 @@ def test_motion_short_is_delta(length, angle):
 
 def test_motion_properties_random():
     rng = np.random.default_rng(1)
-    for length, angle in zip(rng.uniform(0.5, 40, 40), rng.uniform(-360, 360, 40), strict=False):
+    for length, angle in zip(rng.uniform(0.5, 40, 40), rng.uniform(-360, 360, 40)):
         k = psf.motion(length, angle)
         assert k.ndim == 2 and k.shape[0] == k.shape[1] and k.shape[0] % 2 == 1
         assert k.min() >= 0 and math.isclose(k.sum(), 1.0, abs_tol=1e-12)

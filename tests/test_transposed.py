@@ -48,16 +48,16 @@ def _naive_conv_transpose(x, weight, stride, padding, output_padding, dilation, 
     kernel = weight.shape[2:]
     in_per_group = in_channels // groups
     full = [(n - 1) * s + d * (k - 1) + 1 + op for n, s, d, k, op in
-            zip(x.shape[2:], stride, dilation, kernel, output_padding, strict=False)]
+            zip(x.shape[2:], stride, dilation, kernel, output_padding)]
     out = np.zeros((n_batch, groups * out_per_group, *full))
     for b, c in itertools.product(range(n_batch), range(in_channels)):
         g = c // in_per_group
         for j in itertools.product(*(range(n) for n in x.shape[2:])):
             for t in itertools.product(*(range(k) for k in kernel)):
-                o = tuple(jj * s + tt * d for jj, s, tt, d in zip(j, stride, t, dilation, strict=False))
+                o = tuple(jj * s + tt * d for jj, s, tt, d in zip(j, stride, t, dilation))
                 for co in range(out_per_group):
                     out[(b, g * out_per_group + co) + o] += x[(b, c) + j] * weight[(c, co) + t]
-    crop = tuple(slice(p, n - p) for p, n in zip(padding, full, strict=False))
+    crop = tuple(slice(p, n - p) for p, n in zip(padding, full))
     return out[(slice(None), slice(None)) + crop]
 
 
@@ -92,14 +92,14 @@ def layer_configs(draw, transposed=True, valid=True):
     spatial = tuple(draw(axes(st.integers(1, small), min_size=ndim, max_size=ndim)))
     padding = tuple(draw(axes(st.integers(0, 3), min_size=ndim, max_size=ndim)))
     if valid:
-        output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=False))
+        output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
     else:
         output_padding = tuple(draw(axes(st.integers(0, 3), min_size=ndim, max_size=ndim)))
     if transposed and valid:
         assume(all((n - 1) * s - 2 * p + d * (k - 1) + op + 1 >= 1 for n, s, p, d, k, op in
-                   zip(spatial, stride, padding, dilation, kernel, output_padding, strict=False)))
+                   zip(spatial, stride, padding, dilation, kernel, output_padding)))
     if not transposed and valid:
-        assume(all(n + 2 * p >= d * (k - 1) + 1 for n, p, d, k in zip(spatial, padding, dilation, kernel, strict=False)))
+        assume(all(n + 2 * p >= d * (k - 1) + 1 for n, p, d, k in zip(spatial, padding, dilation, kernel)))
     return dict(ndim=ndim, groups=groups, in_channels=in_channels, out_channels=out_channels, kernel=kernel,
                 stride=stride, dilation=dilation, spatial=spatial, padding=padding,
                 output_padding=output_padding, batched=draw(st.booleans()), bias=draw(st.booleans()),
@@ -147,10 +147,10 @@ def test_conv_matches_torch(cfg, padding_kind):
     padding = {"int": cfg["padding"][0], "tuple": cfg["padding"], "same": "same", "valid": "valid"}[padding_kind]
     stride = (1,) * cfg["ndim"] if padding_kind == "same" else cfg["stride"]
     if padding_kind == "valid":
-        assume(all(n >= d * (k - 1) + 1 for n, d, k in zip(cfg["spatial"], cfg["dilation"], cfg["kernel"], strict=False)))
+        assume(all(n >= d * (k - 1) + 1 for n, d, k in zip(cfg["spatial"], cfg["dilation"], cfg["kernel"])))
     if padding_kind == "int":
         assume(all(n + 2 * padding >= d * (k - 1) + 1 for n, d, k in
-                   zip(cfg["spatial"], cfg["dilation"], cfg["kernel"], strict=False)))
+                   zip(cfg["spatial"], cfg["dilation"], cfg["kernel"])))
     args = dict(stride=stride, padding=padding, dilation=cfg["dilation"], groups=cfg["groups"])
     with warnings.catch_warnings():
         # torch warns that padding="same" with an even kernel copies the input; irrelevant here
@@ -387,8 +387,8 @@ def test_strided_transpose_is_interleaved_stride_one_transposes(kernel, stride):
     expected = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(weight),
                                                     stride=stride).numpy()
     for phase in itertools.product(*(range(s) for s in stride)):
-        sub_kernel = weight[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, stride, strict=False)))]
-        grid = expected[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, stride, strict=False)))]
+        sub_kernel = weight[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, stride)))]
+        grid = expected[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, stride)))]
         if sub_kernel.size == 0:
             np.testing.assert_array_equal(grid, 0)
             continue
@@ -429,12 +429,12 @@ def test_classic_examples_by_hand():
 def test_overlap_map_matches_brute_force_counting(kernel, stride, size, padding, dilation):
     ndim = max(len(v) if isinstance(v, tuple) else 1 for v in (kernel, stride, size, padding, dilation))
     k, s, n, p, d = (v if isinstance(v, tuple) else (v,) * ndim for v in (kernel, stride, size, padding, dilation))
-    full = [(ni - 1) * si + di * (ki - 1) + 1 for ni, si, di, ki in zip(n, s, d, k, strict=False)]
+    full = [(ni - 1) * si + di * (ki - 1) + 1 for ni, si, di, ki in zip(n, s, d, k)]
     counts = np.zeros(full, dtype=int)
     for j in itertools.product(*(range(m) for m in n)):
         for t in itertools.product(*(range(m) for m in k)):
-            counts[tuple(jj * ss + tt * dd for jj, ss, tt, dd in zip(j, s, t, d, strict=False))] += 1
-    expected = counts[tuple(slice(pp, f - pp) for pp, f in zip(p, full, strict=False))]
+            counts[tuple(jj * ss + tt * dd for jj, ss, tt, dd in zip(j, s, t, d))] += 1
+    expected = counts[tuple(slice(pp, f - pp) for pp, f in zip(p, full))]
     np.testing.assert_array_equal(overlap_map(kernel, stride, size, padding, dilation), expected)
 
 

@@ -135,7 +135,7 @@ def check_psf(psf, ndim: int, dtype, image_shape: tuple[int, ...] | None = None,
         raise PSFError(f"{name} sums to {total:g}; a PSF must have a positive sum")
     if total < 0:
         raise PSFError(f"{name} sums to {total:g}; a PSF must have a positive sum")
-    if image_shape is not None and any(k > n for k, n in zip(psf.shape, image_shape, strict=False)):
+    if image_shape is not None and any(k > n for k, n in zip(psf.shape, image_shape)):
         raise PSFError(f"{name} shape {psf.shape} is larger than the image shape {tuple(image_shape)}")
     return (psf / total).astype(dtype, copy=False)
 

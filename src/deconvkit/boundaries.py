@@ -97,13 +97,13 @@ def plan_domain(shape, psf_shape, strategy: str):
         return shape, (0,) * len(shape)
     if strategy == "unknown":
         # pixels [offset, offset + n) are observed; a convolution on the domain never wraps into them
-        domain = fast_shape([n + k - 1 for n, k in zip(shape, psf_shape, strict=False)])
+        domain = fast_shape([n + k - 1 for n, k in zip(shape, psf_shape)])
         offset = tuple(k - 1 - k // 2 for k in psf_shape)
         return domain, offset
     # "pad": a margin of at least the PSF size (and 8 px) on each side keeps the seam away from the image
     margins = [max(k, 8) for k in psf_shape]
-    domain = fast_shape([n + 2 * m for n, m in zip(shape, margins, strict=False)])
-    offset = tuple((p - n) // 2 for p, n in zip(domain, shape, strict=False))
+    domain = fast_shape([n + 2 * m for n, m in zip(shape, margins)])
+    offset = tuple((p - n) // 2 for p, n in zip(domain, shape))
     return domain, offset
 
 
@@ -131,12 +131,12 @@ def smooth_extend(data: np.ndarray, domain, offset) -> np.ndarray:
     """
     spatial = data.shape[1:]
     d = len(spatial)
-    pads = [(0, 0)] + [(o, p - n - o) for n, p, o in zip(spatial, domain, offset, strict=False)]
+    pads = [(0, 0)] + [(o, p - n - o) for n, p, o in zip(spatial, domain, offset)]
     mirrored = np.pad(data, pads, mode="symmetric")
     if tuple(domain) == tuple(spatial):
         return mirrored
     axes = tuple(range(1, d + 1))
-    margin = min(p - n for n, p in zip(spatial, domain, strict=False))
+    margin = min(p - n for n, p in zip(spatial, domain))
     sigma = max(margin / 4.0, 1.0)
     gauss = 1.0
     for i, n in enumerate(domain):
@@ -148,7 +148,7 @@ def smooth_extend(data: np.ndarray, domain, offset) -> np.ndarray:
     # complex128 / float64 here (twice the FFT time and memory)
     lowpass = filter_spectrum(mirrored, gauss.astype(mirrored.dtype, copy=False), axes, shape=domain)
     weight = 1.0
-    for i, (n, p, o) in enumerate(zip(spatial, domain, offset, strict=False)):
+    for i, (n, p, o) in enumerate(zip(spatial, domain, offset)):
         shape = [1] * (d + 1)
         shape[i + 1] = p
         weight = weight * _taper_profile(n, p, o).astype(mirrored.dtype).reshape(shape)

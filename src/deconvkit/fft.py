@@ -70,7 +70,7 @@ def psf_to_origin(psf: np.ndarray, shape) -> np.ndarray:
     shape = tuple(int(s) for s in shape)
     if psf.ndim != len(shape):
         raise DeconvkitError(f"psf is {psf.ndim}-D but the OTF shape {shape} is {len(shape)}-D")
-    if any(k > s for k, s in zip(psf.shape, shape, strict=False)):
+    if any(k > s for k, s in zip(psf.shape, shape)):
         raise DeconvkitError(f"psf shape {psf.shape} does not fit in the OTF shape {shape}")
     padded = np.zeros(shape, dtype=psf.dtype)
     padded[tuple(slice(0, k) for k in psf.shape)] = psf
@@ -114,7 +114,7 @@ def otf2psf(otf, psf_shape=None) -> np.ndarray:
     """
     otf = np.asarray(otf)
     psf_shape = otf.shape if psf_shape is None else tuple(psf_shape)
-    if len(psf_shape) != otf.ndim or any(k > s for k, s in zip(psf_shape, otf.shape, strict=False)):
+    if len(psf_shape) != otf.ndim or any(k > s for k, s in zip(psf_shape, otf.shape)):
         raise DeconvkitError(f"psf_shape {psf_shape} does not fit in the OTF shape {otf.shape}")
     kernel = scipy.fft.ifftn(otf, workers=_backends.current_workers()).real
     kernel = np.roll(kernel, [k // 2 for k in psf_shape], axis=tuple(range(otf.ndim)))

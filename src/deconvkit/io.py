@@ -680,7 +680,7 @@ def _output_dtype(fmt: str, array: np.ndarray, like, dtype) -> np.dtype:
                 f"dtype={chosen} cannot be written as {fmt.upper()}; allowed: {', '.join(_ALLOWED_DTYPES[fmt])}")
         return chosen
     source = np.dtype(getattr(like, "dtype", like)) if like is not None else array.dtype
-    if source == bool:
+    if source == np.dtype(bool):
         source = np.dtype(np.uint8)
     if source.name in _ALLOWED_DTYPES[fmt]:
         return source

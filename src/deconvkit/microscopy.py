@@ -68,7 +68,7 @@ def fit_psf(psf: np.ndarray, shape) -> np.ndarray:
     the PSF no larger than the data.
     """
     slices = []
-    for k, n in zip(psf.shape, shape, strict=False):
+    for k, n in zip(psf.shape, shape):
         keep = min(k, n if n % 2 else n - 1)
         start = k // 2 - keep // 2
         slices.append(slice(start, start + keep))

@@ -86,6 +86,6 @@ def estimate_noise(image, *, channel_axis=None) -> float:
         return float(np.median([estimate_noise(c) for c in channels]))
     shifts = itertools.product((0, 1), repeat=image.ndim)
     details = [_haar_finest_detail(image[tuple(slice(s, None) for s in shift)]).ravel()
-               for shift in shifts if all(n - s >= 2 for n, s in zip(image.shape, shift, strict=False))]
+               for shift in shifts if all(n - s >= 2 for n, s in zip(image.shape, shift))]
     magnitudes = np.abs(np.concatenate(details))
     return grouped_median(magnitudes) / _MAD_TO_SIGMA

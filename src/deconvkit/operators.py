@@ -376,9 +376,9 @@ class Crop(LinearOperator):
     def __init__(self, shape_in, shape_out, offset, dtype=np.float64, backend=None):
         super().__init__(shape_in, shape_out, dtype)
         self.offset = tuple(int(o) for o in offset)
-        if any(o < 0 or o + m > n for o, m, n in zip(self.offset, self.shape_out, self.shape_in, strict=False)):
+        if any(o < 0 or o + m > n for o, m, n in zip(self.offset, self.shape_out, self.shape_in)):
             raise DeconvkitError(f"crop window {self.offset}+{self.shape_out} exceeds {self.shape_in}")
-        self.window = (Ellipsis,) + tuple(slice(o, o + m) for o, m in zip(self.offset, self.shape_out, strict=False))
+        self.window = (Ellipsis,) + tuple(slice(o, o + m) for o, m in zip(self.offset, self.shape_out))
         self.backend = get_backend(backend)
 
     def _forward(self, x):
@@ -416,11 +416,11 @@ class Pad(LinearOperator):
         if mode not in _PAD_MODES:
             raise DeconvkitError(f"pad mode must be one of {_PAD_MODES}, got {mode!r}")
         shape_in = tuple(shape_in)
-        shape_out = tuple(n + b + a for n, b, a in zip(shape_in, before, after, strict=False))
+        shape_out = tuple(n + b + a for n, b, a in zip(shape_in, before, after))
         super().__init__(shape_in, shape_out, dtype)
         self.mode = mode
         self.matrices = []
-        for n, b, a in zip(shape_in, before, after, strict=False):
+        for n, b, a in zip(shape_in, before, after):
             index = _pad_index(n, b, a, mode)
             rows = np.flatnonzero(index >= 0)
             self.matrices.append(scipy.sparse.csr_matrix(
@@ -499,17 +499,17 @@ def convolution(psf, shape, boundary="reflect", dtype=np.float64, backend=None) 
     if boundary == "periodic":
         return PeriodicConvolution(psf, shape, dtype, backend)
     centre = [k // 2 for k in psf.shape]
-    before = [k - 1 - c for k, c in zip(psf.shape, centre, strict=False)]
+    before = [k - 1 - c for k, c in zip(psf.shape, centre)]
     after = centre
     if boundary == "valid":
-        out_shape = tuple(n - k + 1 for n, k in zip(shape, psf.shape, strict=False))
+        out_shape = tuple(n - k + 1 for n, k in zip(shape, psf.shape))
         if min(out_shape) < 1:
             raise DeconvkitError(f"psf shape {psf.shape} is larger than the image shape {shape}")
         domain = fast_shape(shape)
         inner = Crop(domain, shape, (0,) * len(shape), dtype, backend).T
         conv = PeriodicConvolution(psf, domain, dtype, backend)
         return Crop(domain, out_shape, before, dtype, backend) @ conv @ inner
-    padded = tuple(n + k - 1 for n, k in zip(shape, psf.shape, strict=False))
+    padded = tuple(n + k - 1 for n, k in zip(shape, psf.shape))
     domain = fast_shape(padded)
     pad = Pad(shape, before, after, "zero" if boundary == "zero" else "reflect", dtype)
     embed = Crop(domain, padded, (0,) * len(shape), dtype, backend).T

@@ -19,7 +19,8 @@ def star_field(shape=(256, 256), *, density=0.004, brightest=0.9, faintest_mag=6
 
     Star counts grow as ``N(<m) ~ 10^(0.6 m)`` (uniform density in Euclidean space), so magnitudes are drawn
     from that law between 0 and ``faintest_mag`` and shifted so that the brightest star drawn is magnitude
-    0, with the ``brightest`` peak; a star of magnitude ``m`` has flux ``10^(-0.4 m)`` relative to it. Each star is a Gaussian of std ``seeing`` pixels (the
+    0, with the ``brightest`` peak; a star of magnitude ``m`` has flux ``10^(-0.4 m)`` relative to it.
+    Each star is a Gaussian of std ``seeing`` pixels (the
     atmosphere's and optics' blur before the PSF to be removed; < 1 px: nearly points) at a uniformly
     random sub-pixel position, rendered exactly by integrating over each pixel.
 
@@ -60,7 +61,7 @@ def star_field(shape=(256, 256), *, density=0.004, brightest=0.9, faintest_mag=6
     edge = 0.5 / (np.sqrt(2) * seeing)
     peak_integral = erf(edge) ** 2
     radius = int(np.ceil(4 * seeing)) + 1
-    for (cy, cx), f in zip(positions, flux, strict=False):
+    for (cy, cx), f in zip(positions, flux):
         y0, x0 = int(cy), int(cx)
         ys = np.arange(max(y0 - radius, 0), min(y0 + radius + 1, shape[0]))
         xs = np.arange(max(x0 - radius, 0), min(x0 + radius + 1, shape[1]))

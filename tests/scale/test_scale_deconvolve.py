@@ -38,7 +38,7 @@ def _whole(data, psf, info):
 
 def _interior(shape, psf):
     """More than two PSF extents from the outer border (where both calls guess the unseen scene)."""
-    return tuple(slice(2 * k, n - 2 * k) for k, n in zip(psf.shape, shape, strict=False))
+    return tuple(slice(2 * k, n - 2 * k) for k, n in zip(psf.shape, shape))
 
 
 CASES_2D = [((96, 104), gaussian(1.0), (32, 32)), ((96, 104), gaussian(1.0), (48, 40))]
@@ -154,7 +154,7 @@ def test_memory_budget_sets_the_chunks():
     _, large = scale.deconvolve(data, psf, method="wiener", nsr=1e-2, memory_budget="200MB",
                                 scheduler="synchronous", return_info=True)
     assert small.tiles > 1 and large.tiles == 1
-    tile = [c + 2 * d for c, d in zip(small.chunks, small.depth, strict=False)]
+    tile = [c + 2 * d for c, d in zip(small.chunks, small.depth)]
     assert estimate_peak(tile, psf.shape, "wiener", np.float32) <= 2e6
     with pytest.raises(DeconvkitError, match="too small"):
         scale.deconvolve(data, psf, method="tv", memory_budget="10kB", scheduler="synchronous")

@@ -5,7 +5,8 @@ The values live in :class:`contextvars.ContextVar` objects, as ``scipy.fft.set_w
 and no module-level variable is ever reassigned. :func:`set_workers` / :func:`set_fft_engine` set the
 value for the current context (the main thread, and asyncio tasks or ``contextvars.copy_context()``
 runs started from it); a ``threading.Thread`` starts from the environment defaults, so code that
-fans out to threads passes ``workers=`` to the backend or enters ``config`` in each thread. Defaults come from the environment variables
+fans out to threads passes ``workers=`` to the backend or enters ``config`` in each thread. Defaults come
+from the environment variables
 ``DECONVKIT_WORKERS`` (an integer; default all cores) and ``DECONVKIT_FFT`` (``scipy`` or ``torch``).
 """
 
@@ -38,9 +39,11 @@ def _check_engine(engine: str) -> str:
     return engine
 
 
-_WORKERS = contextvars.ContextVar("deconvkit_workers",
-                                  default=_resolve_workers(os.environ.get("DECONVKIT_WORKERS") or None))
-_FFT = contextvars.ContextVar("deconvkit_fft", default=os.environ.get("DECONVKIT_FFT", "scipy"))
+# Read once at import: the environment gives the defaults, config()/set_*() override them per context.
+_DEFAULT_WORKERS: int = _resolve_workers(os.environ.get("DECONVKIT_WORKERS") or None)
+_DEFAULT_FFT: str = os.environ.get("DECONVKIT_FFT", "scipy")
+_WORKERS = contextvars.ContextVar("deconvkit_workers", default=_DEFAULT_WORKERS)
+_FFT = contextvars.ContextVar("deconvkit_fft", default=_DEFAULT_FFT)
 
 
 def current_workers() -> int:

@@ -120,8 +120,8 @@ def centre_psf(kernel: np.ndarray) -> np.ndarray:
         centroid = float((idx[axis] * kernel).sum() / total)
         shifts.append(int(round(kernel.shape[axis] // 2 - centroid)))
     out = np.zeros_like(kernel)
-    src = tuple(slice(max(-s, 0), n - max(s, 0)) for s, n in zip(shifts, kernel.shape, strict=False))
-    dst = tuple(slice(max(s, 0), n - max(-s, 0)) for s, n in zip(shifts, kernel.shape, strict=False))
+    src = tuple(slice(max(-s, 0), n - max(s, 0)) for s, n in zip(shifts, kernel.shape))
+    dst = tuple(slice(max(s, 0), n - max(-s, 0)) for s, n in zip(shifts, kernel.shape))
     out[dst] = kernel[src]
     return out
 
@@ -153,7 +153,7 @@ def _gradients(x):
 def _window_gradients(image, domain, offset):
     """Forward differences of ``image`` placed at ``offset`` in ``domain``, and their mask: 1 where a
     difference stays inside the frame (the data term never sees the domain's wrap-around)."""
-    window = tuple(slice(o, o + n) for o, n in zip(offset, image.shape, strict=False))
+    window = tuple(slice(o, o + n) for o, n in zip(offset, image.shape))
     grads = np.zeros((2,) + tuple(domain))
     masks = np.zeros((2,) + tuple(domain))
     grads[(0,) + window][:-1, :] = np.diff(image, axis=0)
@@ -276,7 +276,7 @@ def estimate_general(image: np.ndarray, size: int, *, lam_grad: float = 4e-3, in
     lam = lam_grad
     threshold = None
     energies = []
-    for level, (k_size, factor) in enumerate(zip(sizes, factors, strict=False)):
+    for level, (k_size, factor) in enumerate(zip(sizes, factors)):
         y = _downsample(image, factor)
         if kernel is None:
             kernel = _initial_kernel(k_size)
@@ -285,7 +285,7 @@ def estimate_general(image: np.ndarray, size: int, *, lam_grad: float = 4e-3, in
         domain = fast_shape([n + k_size - 1 for n in y.shape])
         offset = (k_size // 2, k_size // 2)
         y_ext = smooth_extend(y[None], domain, offset)[0]
-        window = tuple(slice(o, o + n) for o, n in zip(offset, y.shape, strict=False))
+        window = tuple(slice(o, o + n) for o, n in zip(offset, y.shape))
         data_grads, masks = _window_gradients(y, domain, offset)
         grad_abs2 = _grad_abs2(domain)
         patch = max(int(round(dark_patch * factor)), 1) | 1

@@ -110,7 +110,7 @@ class DeconvNet(nn.Module):
 
         self.encoder = nn.ModuleList()
         channels = in_channels
-        for width, count in zip(widths, convs_per_stage, strict=False):
+        for width, count in zip(widths, convs_per_stage):
             layers = []
             for _ in range(count):
                 layers.append(conv_bn_relu(channels, width))
@@ -155,7 +155,7 @@ class DeconvNet(nn.Module):
             sizes.append(x.shape[-2:])
             x, indices = self.pool(x)
             switches.append(indices)
-        for stage, indices, size in zip(self.decoder, reversed(switches), reversed(sizes), strict=False):
+        for stage, indices, size in zip(self.decoder, reversed(switches), reversed(sizes)):
             if self.fixed_upsample is None:
                 x = stage(x, indices, size)
             else:

@@ -78,7 +78,7 @@ def segmentation_scores(confusion: torch.Tensor) -> dict:
     confusion = confusion.double()
     true_positive = confusion.diag()
     union = confusion.sum(0) + confusion.sum(1) - true_positive
-    per_class = [float(tp / u) if u > 0 else None for tp, u in zip(true_positive, union, strict=False)]
+    per_class = [float(tp / u) if u > 0 else None for tp, u in zip(true_positive, union)]
     defined = [v for v in per_class if v is not None]
     total = float(confusion.sum())
     return {

@@ -180,7 +180,7 @@ def pupil_profile(radii, phase, *, na: float, wavelength: float, rho_max: float 
 def _lateral_radii(shape_yx, spacing_yx, oversample: int, pad=(0, 0)) -> np.ndarray:
     """Radii (um) of the sub-pixel centres of a ``shape_yx`` grid (plus ``pad`` pixels each side)."""
     axes = []
-    for n, d, p in zip(shape_yx, spacing_yx, pad, strict=False):
+    for n, d, p in zip(shape_yx, spacing_yx, pad):
         count = (n + 2 * p) * oversample
         # sub-pixel centres: pixel i covers [i - 1/2, i + 1/2]; the centre pixel n // 2 + p is at 0
         sub = (np.arange(count) + 0.5) / oversample - 0.5 - (n // 2 + p)

@@ -231,8 +231,8 @@ def parse(spec) -> np.ndarray:
     text = spec.strip()
     if not text:
         # An empty spec is a mistake (an unset shell variable), never a request for blind estimation.
-        raise PSFError(f"unknown PSF '' (the spec is empty): expected one of {_valid_names()} (e.g. motion:length=15,angle=30) "
-                       "or a PSF file")
+        raise PSFError(f"unknown PSF '' (the spec is empty): expected one of {_valid_names()} "
+                       "(e.g. motion:length=15,angle=30) or a PSF file")
     name, _, arguments = text.partition(":")
     model = _MODELS.get(name.strip().lower())
     if model is not None:

@@ -51,7 +51,7 @@ def resample(psf, spacing, target) -> np.ndarray:
         if factor > 1.0 + 1e-6:
             psf = scipy.ndimage.convolve1d(psf, _box(factor), axis=axis, mode="constant")
     sizes, coordinates = [], []
-    for n, s_in, s_out in zip(psf.shape, spacing, target, strict=False):
+    for n, s_in, s_out in zip(psf.shape, spacing, target):
         half = math.floor((n // 2) * s_in / s_out + 1e-9)
         sizes.append(2 * half + 1)
         coordinates.append((np.arange(2 * half + 1) - half) * s_out / s_in + n // 2)

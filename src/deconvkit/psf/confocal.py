@@ -26,7 +26,7 @@ __all__ = ["confocal"]
 
 def _pinhole_disk(radius_um: float, spacing_yx, oversample: int, pad) -> np.ndarray:
     """Unit-sum disk of ``radius_um`` on the sub-pixel grid, ``2 * pad * oversample + 1`` sub-pixels wide."""
-    axes = [(np.arange(2 * p * oversample + 1) - p * oversample) * d / oversample for p, d in zip(pad, spacing_yx, strict=False)]
+    axes = [(np.arange(2 * p * oversample + 1) - p * oversample) * d / oversample for p, d in zip(pad, spacing_yx)]
     inside = np.hypot(axes[0][:, None], axes[1][None, :]) <= radius_um
     return inside / inside.sum()
 
@@ -80,7 +80,7 @@ def confocal(na, wavelength, excitation, pinhole=1.0, ni=1.515, ns=None, depth=0
     if radius > 0 and radius * oversample < 0.5 * min(spacing[-2:]):
         radius = 0.0  # narrower than a sub-pixel: a point detector on this grid
     pad = tuple(math.ceil(radius / d) for d in spacing[-2:])
-    if math.prod(s + 2 * p for s, p in zip(size[-2:], pad, strict=False)) * oversample**2 > 2**26:
+    if math.prod(s + 2 * p for s, p in zip(size[-2:], pad)) * oversample**2 > 2**26:
         raise DeconvkitError(f"PSF confocal pinhole={pinhole:g} AU is too large for this grid; use a smaller "
                              "pinhole or the widefield excitation PSF")
     # Both PSFs focused alike, the centre plane on the brightest plane of the emission PSF.

@@ -91,6 +91,6 @@ def gaussian(sigma, size=None, ndim=None) -> np.ndarray:
     if math.prod(sizes) > _MAX_ELEMENTS:
         raise DeconvkitError(f"gaussian PSF of shape {tuple(sizes)} is too large "
                              f"(more than {_MAX_ELEMENTS} elements); use a smaller sigma or size")
-    axes = [_axis_weights(s, k) for s, k in zip(sigmas, sizes, strict=False)]
+    axes = [_axis_weights(s, k) for s, k in zip(sigmas, sizes)]
     kernel = reduce(np.multiply.outer, axes)
     return kernel / kernel.sum()

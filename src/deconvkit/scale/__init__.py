@@ -164,7 +164,7 @@ def deconvolve(array, psf, method="auto", *, memory_budget=None, chunks=None, ou
         depth = tuple(int(d) for d in overlap)
         if len(depth) != lazy.ndim or min(depth) < 0:
             raise DeconvkitError(f"overlap must be a factor or {lazy.ndim} non-negative ints, got {overlap}")
-    depth = tuple(min(d, n) for d, n in zip(depth, lazy.shape, strict=False))
+    depth = tuple(min(d, n) for d, n in zip(depth, lazy.shape))
     workers, pool = concurrency(client, scheduler)
     budget = parse_bytes(memory_budget) if memory_budget is not None else pool
     if chunks is None:
@@ -172,7 +172,7 @@ def deconvolve(array, psf, method="auto", *, memory_budget=None, chunks=None, ou
             budget = 2 * 10**9  # no way to tell the memory: a conservative 2 GB pool
         chunks = plan_chunks(lazy.shape, psf.shape, tile_method, depth, budget, workers, dtype.itemsize,
                              strategy)
-    chunks = tuple(min(int(c), n) for c, n in zip(chunks, lazy.shape, strict=False))
+    chunks = tuple(min(int(c), n) for c, n in zip(chunks, lazy.shape))
     if min(chunks) < 1:
         raise DeconvkitError(f"chunks must be positive, got {chunks}")
     sizes = _chunk_sizes(lazy.shape, chunks, psf.shape)
@@ -197,7 +197,7 @@ def _chunk_sizes(shape, chunks, psf_shape):
     """Regular chunks, with a remainder shorter than the PSF merged into the chunk before it (a sliver
     tile would be smaller than its PSF; only that last task writes the Zarr chunks it spans)."""
     sizes = []
-    for n, c, k in zip(shape, chunks, psf_shape, strict=False):
+    for n, c, k in zip(shape, chunks, psf_shape):
         axis = [c] * (n // c) + ([n % c] if n % c else [])
         if len(axis) > 1 and axis[-1] < k:
             axis[-2] += axis.pop()
@@ -286,7 +286,7 @@ def blur(array, psf, *, boundary="reflect", noise=0.0, seed=None, chunks=None, o
     if output is not None:
         _check_output(output, overwrite)
     if chunks is not None:
-        lazy = lazy.rechunk(tuple(min(int(c), n) for c, n in zip(chunks, lazy.shape, strict=False)))
+        lazy = lazy.rechunk(tuple(min(int(c), n) for c, n in zip(chunks, lazy.shape)))
     elif lazy.chunksize == lazy.shape and lazy.size > 2**24:
         lazy = lazy.rechunk("auto")
     depth = tuple(k for k in psf.shape)  # a full PSF extent: more than the k // 2 the blur reaches

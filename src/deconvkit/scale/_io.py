@@ -154,7 +154,8 @@ def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None
     """Write a dask array to a TIFF one slab of chunks (along the first axis) at a time, atomically.
 
     A 3-D array becomes a multi-page (ImageJ hyperstack) TIFF; pages are produced slab by slab, so memory
-    holds one slab of the result (a 2-D array is assembled whole: use Zarr for 2-D beyond memory). ``progress_slab(done, total)`` is called after each slab.
+    holds one slab of the result (a 2-D array is assembled whole: use Zarr for 2-D beyond memory).
+    ``progress_slab(done, total)`` is called after each slab.
     """
     import tifffile
 
@@ -163,7 +164,7 @@ def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     bounds = np.cumsum((0,) + array.chunks[0])
-    slabs = list(zip(bounds[:-1], bounds[1:], strict=False))
+    slabs = list(zip(bounds[:-1], bounds[1:]))
 
     def pages():
         for i, (a, b) in enumerate(slabs):

@@ -37,7 +37,7 @@ def central_sample(array, psf_shape, voxels: int = SAMPLE_VOXELS) -> np.ndarray:
     ndim = array.ndim
     side = int(voxels ** (1.0 / ndim))
     index = []
-    for n, k in zip(array.shape, psf_shape, strict=False):
+    for n, k in zip(array.shape, psf_shape):
         m = min(n, max(side, 4 * k))
         start = (n - m) // 2
         index.append(slice(start, start + m))

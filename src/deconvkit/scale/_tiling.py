@@ -62,14 +62,14 @@ def plan_chunks(shape, psf_shape, method: str, depth, budget: int, concurrent: i
     dtype = "float32" if itemsize <= 4 else "float64"
 
     def peak(chunk):
-        tile = [min(c + 2 * d, n) for c, d, n in zip(chunk, depth, shape, strict=False)]
+        tile = [min(c + 2 * d, n) for c, d, n in zip(chunk, depth, shape)]
         # dask holds the tile's input with its margin and the output chunk besides the solver's peak
         return estimate_peak(tile, psf_shape, method, dtype, boundary) + math.prod(chunk) * itemsize
 
     def work(chunk):
-        return math.prod(n + 2 * d * (math.ceil(n / c) - 1) for n, c, d in zip(shape, chunk, depth, strict=False))
+        return math.prod(n + 2 * d * (math.ceil(n / c) - 1) for n, c, d in zip(shape, chunk, depth))
 
-    smallest = tuple(min(n, max(d, k)) for n, d, k in zip(shape, depth, psf_shape, strict=False))
+    smallest = tuple(min(n, max(d, k)) for n, d, k in zip(shape, depth, psf_shape))
     if peak(smallest) > per_tile:
         raise DeconvkitError(
             f"a memory budget of {budget / 1e6:.0f} MB for {concurrent} concurrent tile(s) is too small: the "
@@ -77,8 +77,8 @@ def plan_chunks(shape, psf_shape, method: str, depth, budget: int, concurrent: i
             "give more memory per worker, fewer threads per worker, or explicit chunks=")
     best = smallest
     for full in itertools.product((False, True), repeat=len(shape)):
-        def chunk_of(side):
-            return tuple(n if whole else max(min(side, n), s) for n, s, whole in zip(shape, smallest, full, strict=False))
+        def chunk_of(side, full=full):
+            return tuple(n if whole else max(min(side, n), s) for n, s, whole in zip(shape, smallest, full))
 
         if peak(chunk_of(1)) > per_tile:
             continue  # the full axes alone do not fit
@@ -97,5 +97,5 @@ def plan_chunks(shape, psf_shape, method: str, depth, budget: int, concurrent: i
 
 def tile_domain_voxels(chunk, depth, psf_shape, boundary) -> int:
     """FFT-domain voxels of one tile (for reporting)."""
-    tile = [c + 2 * d for c, d in zip(chunk, depth, strict=False)]
+    tile = [c + 2 * d for c, d in zip(chunk, depth)]
     return math.prod(plan_domain(tile, psf_shape, boundary)[0])

@@ -119,7 +119,7 @@ class SureCrop:
         # per-pixel terms (weighted domain) whose sum over the kept pixels' count is the risk; their local
         # scatter measures how well two candidates' risks are separated (see :func:`_standard_error`)
         terms = error**2
-        for perturbed, probe in zip(self.perturbed, self._probes_weighed, strict=False):
+        for perturbed, probe in zip(self.perturbed, self._probes_weighed):
             change = self._weigh(solve(perturbed, fixed)[0].astype(np.float64)) - weighted
             terms += (2 * sigma2 / self.delta / len(self.probes)) * probe * change
         terms -= self._trace * sigma2 * self.count / terms.size  # the noise term, spread evenly

@@ -118,7 +118,7 @@ def _central_crop(problem):
     ndim = len(shape)
     side = _SURE_PIXELS ** (1.0 / ndim)
     slices = [slice(None)]
-    for n, k in zip(shape, problem.psf.shape, strict=False):
+    for n, k in zip(shape, problem.psf.shape):
         m = min(n, max(int(side), 4 * k))
         start = (n - m) // 2
         slices.append(slice(start, start + m))

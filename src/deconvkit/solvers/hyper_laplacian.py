@@ -108,6 +108,10 @@ def default_lam(sigma, alpha):
     return float(np.clip(0.8 * max(sigma, 1e-4) ** 1.6, 1e-7, 1.0))
 
 
+# Krishnan & Fergus's continuation step: the penalty beta grows by this factor per stage.
+BETA_FACTOR = 2 * np.sqrt(2)
+
+
 @register_solver(
     "hyper_laplacian",
     boundary="unknown",
@@ -124,7 +128,7 @@ def default_lam(sigma, alpha):
     },
 )
 def hyper_laplacian(problem, *, lam=None, alpha=2.0 / 3.0, beta_range=(1.0, 256.0),
-                    beta_factor=2 * np.sqrt(2), inner=10, nonneg=False, saturation="auto"):
+                    beta_factor=BETA_FACTOR, inner=10, nonneg=False, saturation="auto"):
     alpha = float(alpha)
     if not 0 < alpha <= 1:
         raise DeconvkitError(f"alpha must be in (0, 1], got {alpha}")

@@ -34,7 +34,7 @@ def _outside_window(domain, window):
     """Index tuples that together cover every domain pixel outside ``window`` (slabs, one per side)."""
     slabs = []
     d = len(domain)
-    for axis, (n, part) in enumerate(zip(domain, window[1:], strict=False)):
+    for axis, (n, part) in enumerate(zip(domain, window[1:])):
         for piece in (slice(0, part.start), slice(part.stop, n)):
             if piece.stop > piece.start:
                 index = [slice(None)] * d

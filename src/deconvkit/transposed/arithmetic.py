@@ -102,7 +102,7 @@ def _torch_axes(values, ndim: int, fill: int) -> tuple[int, ...]:
 
 def _labelled(name: str, values, ndim: int, fill: int, sep: str = " ") -> str:
     padded = _torch_axes(values, ndim, fill)
-    return sep.join(f"{name}_{axis}: {v}" for axis, v in zip(_AXIS_NAMES[len(padded)], padded, strict=False))
+    return sep.join(f"{name}_{axis}: {v}" for axis, v in zip(_AXIS_NAMES[len(padded)], padded))
 
 
 def _check_kernel(kernel_size, ndim):
@@ -117,14 +117,14 @@ def resolve_padding(padding, kernel, stride, dilation) -> tuple[tuple[int, ...],
     """``(pad_before, pad_after)`` for an int, a tuple or one of :data:`PADDING_NAMES`."""
     ndim = len(kernel)
     if isinstance(padding, str):
-        extent = tuple(d * (k - 1) for k, d in zip(kernel, dilation, strict=False))
+        extent = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
         if padding == "valid":
             return (0,) * ndim, (0,) * ndim
         if padding == "same":
             if any(s != 1 for s in stride):
                 raise ConvolutionError("padding='same' is not supported for strided convolutions")
             before = tuple(e // 2 for e in extent)
-            return before, tuple(e - b for e, b in zip(extent, before, strict=False))
+            return before, tuple(e - b for e, b in zip(extent, before))
         if padding == "half":
             half = tuple(e // 2 for e in extent)
             return half, half
@@ -166,7 +166,7 @@ def check_output_padding(output_padding, geo: Geometry) -> tuple[int, ...]:
     output_padding = expand(output_padding, "output_padding", ndim)
     if min(output_padding) < 0:
         raise ConvolutionError("negative output_padding is not supported")
-    if any(op >= s and op >= d for op, s, d in zip(output_padding, geo.stride, geo.dilation, strict=False)):
+    if any(op >= s and op >= d for op, s, d in zip(output_padding, geo.stride, geo.dilation)):
         raise ConvolutionError(
             "output padding must be smaller than either stride or dilation, but got "
             + " ".join([_labelled("output_padding", output_padding, ndim, 0),
@@ -194,20 +194,20 @@ def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, pad
 
 def conv_spatial_shape(spatial, kernel, geo: Geometry) -> tuple[int, ...]:
     """Output spatial shape of a convolution; raises PyTorch's error when the kernel does not fit."""
-    padded = tuple(n + b + a for n, b, a in zip(spatial, geo.pad_before, geo.pad_after, strict=False))
-    effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, geo.dilation, strict=False))
-    if any(e > n for e, n in zip(effective, padded, strict=False)):
+    padded = tuple(n + b + a for n, b, a in zip(spatial, geo.pad_before, geo.pad_after))
+    effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, geo.dilation))
+    if any(e > n for e, n in zip(effective, padded)):
         raise ConvolutionError(
             f"Calculated padded input size per channel: ({_size_list(padded)}). Kernel size: "
             f"({_size_list(effective)}). Kernel size can't be greater than actual input size")
     return tuple(conv_output_size(n, k, s, b, d, a) for n, k, s, b, a, d in
-                 zip(spatial, kernel, geo.stride, geo.pad_before, geo.pad_after, geo.dilation, strict=False))
+                 zip(spatial, kernel, geo.stride, geo.pad_before, geo.pad_after, geo.dilation))
 
 
 def conv_transpose_spatial_shape(spatial, kernel, geo: Geometry, output_padding) -> tuple[int, ...]:
     """Output spatial shape of a transposed convolution; raises PyTorch's error when it is empty."""
     shape = tuple(conv_transpose_output_size(n, k, s, p, op, d) for n, k, s, p, op, d in
-                  zip(spatial, kernel, geo.stride, geo.pad_before, output_padding, geo.dilation, strict=False))
+                  zip(spatial, kernel, geo.stride, geo.pad_before, output_padding, geo.dilation))
     if min(shape) <= 0:
         ndim = len(spatial)
         raise ConvolutionError(
@@ -281,7 +281,7 @@ def input_shape(output_shape, kernel_size, stride=1, padding=0, dilation=1, *, t
     geo = geometry(ndim, kernel, stride, padding, dilation, transposed=transposed)
     if not transposed:
         ranges = []
-        for o, k, s, b, a, d in zip(shape, kernel, geo.stride, geo.pad_before, geo.pad_after, geo.dilation, strict=False):
+        for o, k, s, b, a, d in zip(shape, kernel, geo.stride, geo.pad_before, geo.pad_after, geo.dilation):
             if o < 1:
                 raise ConvolutionError(f"output size must be positive, got {shape}")
             smallest = max((o - 1) * s + d * (k - 1) + 1 - b - a, 1)
@@ -291,7 +291,7 @@ def input_shape(output_shape, kernel_size, stride=1, padding=0, dilation=1, *, t
             ranges.append(range(smallest, largest + 1))
         return tuple(ranges)
     sizes, paddings = [], []
-    for o, k, s, p, d in zip(shape, kernel, geo.stride, geo.pad_before, geo.dilation, strict=False):
+    for o, k, s, p, d in zip(shape, kernel, geo.stride, geo.pad_before, geo.dilation):
         i, a = divmod(o + 2 * p - d * (k - 1) - 1, s)
         sizes.append(i + 1)
         paddings.append(a)
@@ -322,13 +322,13 @@ def output_padding_for(input_size, output_size, kernel_size, stride=1, padding=0
             f"ConvTranspose{ndim}D: output_size must have {ndim} spatial elements, got {list(requested)}")
     geo = geometry(ndim, kernel, stride, padding, dilation, transposed=True)
     minimum = [conv_transpose_output_size(i, k, s, p, 0, d) for i, k, s, p, d in
-               zip(sizes, kernel, geo.stride, geo.pad_before, geo.dilation, strict=False)]
-    maximum = [m + s - 1 for m, s in zip(minimum, geo.stride, strict=False)]
-    if any(not lo <= n <= hi for n, lo, hi in zip(requested, minimum, maximum, strict=False)):
+               zip(sizes, kernel, geo.stride, geo.pad_before, geo.dilation)]
+    maximum = [m + s - 1 for m, s in zip(minimum, geo.stride)]
+    if any(not lo <= n <= hi for n, lo, hi in zip(requested, minimum, maximum)):
         raise DeconvkitError(
             f"requested an output size of {list(requested)}, but valid sizes range from {minimum} to "
             f"{maximum} (for an input of {list(sizes)})")
-    return tuple(n - lo for n, lo in zip(requested, minimum, strict=False))
+    return tuple(n - lo for n, lo in zip(requested, minimum))
 
 
 def adjoint_output_padding(input_size, kernel_size, stride=1, padding=0, dilation=1) -> tuple[int, ...]:
@@ -341,7 +341,7 @@ def adjoint_output_padding(input_size, kernel_size, stride=1, padding=0, dilatio
     sizes, kernel = _spatial_args(input_size, kernel_size)
     geo = geometry(len(sizes), kernel, stride, padding, dilation, transposed=True)
     return tuple((i + 2 * p - d * (k - 1) - 1) % s for i, k, s, p, d in
-                 zip(sizes, kernel, geo.stride, geo.pad_before, geo.dilation, strict=False))
+                 zip(sizes, kernel, geo.stride, geo.pad_before, geo.dilation))
 
 
 def tap_offsets(kernel) -> np.ndarray:

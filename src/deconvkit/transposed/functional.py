@@ -245,9 +245,9 @@ def _validate(x, weight, bias, ndim, *, transposed, groups, stride, padding, dil
             f"{out_channels} elements, but got bias of size {_shape_list(bias.shape)} instead")
     spatial = bx.shape[2:]
     if not transposed:
-        padded = tuple(n + b + a for n, b, a in zip(spatial, before, after, strict=False))
-        effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=False))
-        if any(e > n for e, n in zip(effective, padded, strict=False)):
+        padded = tuple(n + b + a for n, b, a in zip(spatial, before, after))
+        effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        if any(e > n for e, n in zip(effective, padded)):
             raise ConvolutionError(
                 f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). Kernel size: "
                 f"({' x '.join(map(str, effective))}). Kernel size can't be greater than actual input size")
@@ -281,7 +281,7 @@ def _validate(x, weight, bias, ndim, *, transposed, groups, stride, padding, dil
         out_shape = conv_transpose_spatial_shape(spatial, kernel, geo, output_padding)
     else:
         out_shape = tuple(conv_output_size(n, k, s, b, d, a) for n, k, s, b, a, d in
-                          zip(spatial, kernel, stride, before, after, dilation, strict=False))
+                          zip(spatial, kernel, stride, before, after, dilation))
     work, out_dtype = _dtypes(bx, weight, bias, transposed)
     return _Call(bx, weight, bias, batched, geo, out_shape, work, out_dtype, empty, groups, out_channels)
 
@@ -362,7 +362,7 @@ def _tap_window(offset: int, stride: int, strided_count: int, dense_length: int)
 def _tap_windows(tap, geo: Geometry, strided_shape, dense_shape):
     """Per-axis :func:`_tap_window` for one tap; ``None`` if the tap touches nothing."""
     strided, dense = [], []
-    for t, s, b, d, m, n in zip(tap, geo.stride, geo.pad_before, geo.dilation, strided_shape, dense_shape, strict=False):
+    for t, s, b, d, m, n in zip(tap, geo.stride, geo.pad_before, geo.dilation, strided_shape, dense_shape):
         window = _tap_window(int(t) * d - b, s, m, n)
         if window is None:
             return None
@@ -419,7 +419,7 @@ def _transpose_plan(kernel, geo: Geometry, spatial, out_shape):
     plan = []
     for index, tap in enumerate(tap_offsets(kernel)):
         phase, source, target = [], [], []
-        for t, s, b, d, n, o in zip(tap, geo.stride, geo.pad_before, geo.dilation, spatial, out_shape, strict=False):
+        for t, s, b, d, n, o in zip(tap, geo.stride, geo.pad_before, geo.dilation, spatial, out_shape):
             shift, r = divmod(int(t) * d - b, s)
             grid = len(range(r, o, s))          # size of this phase's sub-grid along the axis
             first, stop = max(0, -shift), min(n, grid - shift)
@@ -470,11 +470,11 @@ def _col2im_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> 
             if phase not in phases:
                 phases[phase] = target_out if unit_stride else np.zeros(
                     (len(part), out_channels) + tuple(len(range(r, o, s)) for r, o, s in
-                                                      zip(phase, out_shape, geo.stride, strict=False)), dtype=x.dtype)
+                                                      zip(phase, out_shape, geo.stride)), dtype=x.dtype)
             phases[phase][target] += columns[:, :, index][source]
         if not unit_stride:
             for phase, grid in phases.items():
-                target_out[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, geo.stride, strict=False)))] = grid
+                target_out[(Ellipsis, *(slice(r, None, s) for r, s in zip(phase, geo.stride)))] = grid
     return out
 
 
@@ -490,10 +490,10 @@ DEPTHWISE_BLOCK_ELEMENTS = 2**18
 def _pad_or_crop(x, before, after):
     """``x`` zero-padded by ``before``/``after`` on each spatial axis; negative amounts crop instead."""
     spatial = x.shape[2:]
-    sizes = tuple(n + b + a for n, b, a in zip(spatial, before, after, strict=False))
+    sizes = tuple(n + b + a for n, b, a in zip(spatial, before, after))
     out = np.zeros(x.shape[:2] + sizes, dtype=x.dtype)
     source, target = [], []
-    for n, b, size in zip(spatial, before, sizes, strict=False):
+    for n, b, size in zip(spatial, before, sizes):
         start, stop = max(0, -b), min(n, size - b)
         if start >= stop:
             return out
@@ -505,7 +505,7 @@ def _pad_or_crop(x, before, after):
 
 def _shift_offsets(kernel, dilation, strides):
     """Flat offset of every tap (C order) in an array whose flattened spatial strides are ``strides``."""
-    return [sum(int(t) * d * st for t, d, st in zip(tap, dilation, strides, strict=False)) for tap in tap_offsets(kernel)]
+    return [sum(int(t) * d * st for t, d, st in zip(tap, dilation, strides)) for tap in tap_offsets(kernel)]
 
 
 def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True) -> np.ndarray:
@@ -530,13 +530,13 @@ def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True
     kernel = weight.shape[2:]
     out_channels, in_per_group = weight.shape[:2]
     out_per_group = out_channels // groups
-    out_shape = tuple(n - d * (k - 1) for n, k, d in zip(padded, kernel, dilation, strict=False))
+    out_shape = tuple(n - d * (k - 1) for n, k, d in zip(padded, kernel, dilation))
     flat = math.prod(padded)
     strides = [math.prod(padded[i + 1:]) for i in range(len(padded))]
     offsets = _shift_offsets(kernel, dilation, strides)
     taps = len(offsets)
     # one past the last valid output position, in flat padded coordinates
-    span = sum((o - 1) * st for o, st in zip(out_shape, strides, strict=False)) + 1
+    span = sum((o - 1) * st for o, st in zip(out_shape, strides)) + 1
     if in_per_group == 1:
         # depthwise: per (image, channel) row, the taps' shifted copies form a (taps, span) block and one
         # stacked product (C_out/g, taps) @ (taps, span) combines them (measured ~20% faster than one
@@ -624,13 +624,13 @@ def _phase_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> n
     kernel = weight.shape[2:]
     spatial = x.shape[2:]
     # every output pixel belongs to a phase with at least one tap unless some stride exceeds the kernel
-    covered = all(s <= k for s, k in zip(geo.stride, kernel, strict=False))
+    covered = all(s <= k for s, k in zip(geo.stride, kernel))
     out = (np.empty if covered else np.zeros)((n_batch, out_channels) + tuple(out_shape), dtype=x.dtype)
     flipped = _as_correlation_weight(weight, groups)        # reversed in every axis
     plans = []
     for phase in itertools.product(*(range(s) for s in geo.stride)):
         before, after, taps, grid = [], [], [], []
-        for r, s, p, k, n, o in zip(phase, geo.stride, geo.pad_before, kernel, spatial, out_shape, strict=False):
+        for r, s, p, k, n, o in zip(phase, geo.stride, geo.pad_before, kernel, spatial, out_shape):
             length = len(range(r, o, s))
             t0 = (r + p) % s
             sub = len(range(t0, k, s))
@@ -653,12 +653,12 @@ def _phase_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> n
     most_before = [max(0, *(plan[0][i] for plan in plans)) for i in range(len(kernel))]
     most_after = [max(0, *(plan[1][i] for plan in plans)) for i in range(len(kernel))]
     padded = _pad_or_crop(x, most_before, most_after)
-    for before, after, taps, grid in plans:
+    for before, _after, taps, grid in plans:
         sub_weight = np.ascontiguousarray(flipped[(Ellipsis, *taps)])
         full = _shift_correlate(padded, sub_weight, (0,) * len(kernel), (0,) * len(kernel), (1,) * len(kernel),
                                 groups, contiguous=False)
         window = tuple(slice(m - b, m - b + len(range(g.start, o, g.step)))
-                       for m, b, g, o in zip(most_before, before, grid, out_shape, strict=False))
+                       for m, b, g, o in zip(most_before, before, grid, out_shape))
         out[(Ellipsis, *grid)] = full[(Ellipsis, *window)]
     return out
 
@@ -699,7 +699,7 @@ def _choose_conv_transpose(weight, geo: Geometry, groups: int, pixels: int) -> s
         return "col2im"
     if all(s == 1 for s in geo.stride):
         return "shift"
-    if any(d != 1 for d in geo.dilation) or all(s >= k for s, k in zip(geo.stride, kernel, strict=False)):
+    if any(d != 1 for d in geo.dilation) or all(s >= k for s, k in zip(geo.stride, kernel)):
         return "col2im"
     in_per_group = weight.shape[0] // groups
     if in_per_group <= 4 or len(kernel) == 3:
@@ -723,9 +723,9 @@ def conv_transpose_kernel(x, weight, geo: Geometry, groups: int, out_shape) -> n
     method = _choose_conv_transpose(weight, geo, groups, math.prod(x.shape[2:]))
     if method == "shift":
         kernel = weight.shape[2:]
-        before = [d * (k - 1) - p for k, d, p in zip(kernel, geo.dilation, geo.pad_before, strict=False)]
+        before = [d * (k - 1) - p for k, d, p in zip(kernel, geo.dilation, geo.pad_before)]
         after = [o - n - b + d * (k - 1) for o, n, b, k, d in zip(out_shape, x.shape[2:], before, kernel,
-                                                                    geo.dilation, strict=False)]
+                                                                    geo.dilation)]
         flipped = np.ascontiguousarray(_as_correlation_weight(weight, groups))
         return _shift_correlate(x, flipped, before, after, geo.dilation, groups)
     if method == "phase":
@@ -945,7 +945,7 @@ def overlap_map(kernel_size, stride, input_size=None, padding=0, dilation=1, out
     if input_size is None:
         strides = np.broadcast_to(np.asarray(stride), (ndim,))
         dilations = np.broadcast_to(np.asarray(dilation), (ndim,))
-        input_size = tuple(-(-k * d // max(int(s), 1)) + 2 for k, s, d in zip(kernel, strides, dilations, strict=False))
+        input_size = tuple(-(-k * d // max(int(s), 1)) + 2 for k, s, d in zip(kernel, strides, dilations))
     sizes = tuple(np.broadcast_to(np.asarray(input_size), (ndim,)).tolist())
     if min(kernel) < 1 or min(sizes) < 1:
         raise DeconvkitError(f"kernel_size and input_size must be positive, got {kernel} and {sizes}")

@@ -66,7 +66,7 @@ def _probe_pixels(path: str, fmt: str) -> int:
                 raise DeconvkitError("no readable images")
             shape = tif.series[0].shape
             axes = tif.series[0].axes
-        return math.prod(n for n, axis in zip(shape, axes, strict=False) if axis not in "S")
+        return math.prod(n for n, axis in zip(shape, axes) if axis not in "S")
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = None  # the web app's own limit is checked below instead of Pillow's warning
