@@ -278,3 +278,21 @@ def run_guarded(func, args) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def integer_at_least(minimum: int, what: str = "value"):
+    """An argparse ``type=`` accepting integers >= ``minimum``; anything else becomes one usage line
+    (``error: argument --seed: invalid seed '-1': expected an integer >= 0``), never a traceback."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: expected an integer >= {minimum}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse

@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from ..errors import ParameterError
-from ._common import check_image_shape, check_outputs, emit_json
+from ._common import check_image_shape, check_outputs, emit_json, integer_at_least
 
 COMMAND = "blur"
 HELP = "simulate a blurred, noisy image"
@@ -21,21 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True)
     parser.add_argument("--psf", required=True, help="PSF spec or file")
     parser.add_argument("--noise", type=float, default=0.0, help="Gaussian noise std (image in [0, 1])")
-    parser.add_argument("--seed", type=_seed, default=None, help="random seed for the noise (an integer >= 0)")
+    parser.add_argument("--seed", type=integer_at_least(0, "seed"), default=None,
+                        help="random seed for the noise (an integer >= 0)")
     parser.add_argument("--boundary", default="reflect", choices=BLUR_BOUNDARIES)
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--json", action="store_true")
-
-
-def _seed(text: str) -> int:
-    # NumPy refuses negative seeds with a ValueError traceback; argparse turns this into one usage line.
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: expected an integer >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: expected an integer >= 0")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,22 +11,13 @@ import sys
 
 from .._shared import DeconvkitError
 from ..nn.config import DECODERS, PRESETS, TrainConfig
-from ._common import emit_json
+from ._common import emit_json, integer_at_least
 
 COMMAND = "train-segmentation"
 HELP = "train a DeconvNet-style segmentation model (needs deconvkit[torch])"
 
 _DEFAULTS = TrainConfig()
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+_POSITIVE = integer_at_least(1, "count")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,21 +38,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=tuple(PRESETS), default=_DEFAULTS.preset,
                         help="encoder shape: tiny/small train on a CPU, vgg16 is DeconvNet's "
                              f"(default {_DEFAULTS.preset})")
-    parser.add_argument("--epochs", type=_positive_int, default=_DEFAULTS.epochs,
+    parser.add_argument("--epochs", type=_POSITIVE, default=_DEFAULTS.epochs,
                         help=f"epochs in total, counting resumed ones (default {_DEFAULTS.epochs})")
-    parser.add_argument("--batch-size", type=_positive_int, default=_DEFAULTS.batch_size)
+    parser.add_argument("--batch-size", type=_POSITIVE, default=_DEFAULTS.batch_size)
     parser.add_argument("--lr", type=float, default=_DEFAULTS.lr,
                         help=f"peak learning rate of AdamW (default {_DEFAULTS.lr:g})")
-    parser.add_argument("--image-size", type=_positive_int, default=_DEFAULTS.image_size,
+    parser.add_argument("--image-size", type=_POSITIVE, default=_DEFAULTS.image_size,
                         help=f"synthetic image side / VOC crop size in pixels (default {_DEFAULTS.image_size})")
-    parser.add_argument("--train-size", type=_positive_int, default=_DEFAULTS.train_size,
+    parser.add_argument("--train-size", type=_POSITIVE, default=_DEFAULTS.train_size,
                         help=f"synthetic training images (default {_DEFAULTS.train_size})")
-    parser.add_argument("--val-size", type=_positive_int, default=_DEFAULTS.val_size,
+    parser.add_argument("--val-size", type=_POSITIVE, default=_DEFAULTS.val_size,
                         help=f"synthetic held-out images (default {_DEFAULTS.val_size})")
-    parser.add_argument("--num-classes", type=_positive_int, default=None,
+    parser.add_argument("--num-classes", type=_POSITIVE, default=None,
                         help="classes in --data (default 21, PASCAL VOC)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=_positive_int, default=None,
+    parser.add_argument("--threads", type=_POSITIVE, default=None,
                         help="CPU threads for PyTorch (default: PyTorch's choice)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", metavar="DIR", default="segmentation-run",
