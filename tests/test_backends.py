@@ -230,3 +230,62 @@ def test_torch_fft_engine_for_numpy_arrays(rng):
         np.testing.assert_allclose(result, reference, rtol=0, atol=1e-9 * np.abs(reference).max())
     with pytest.raises(DeconvkitError, match="fft"):
         NumpyBackend(fft="fftw")
+
+
+@pytest.mark.torch
+def test_torch_filters_and_resampling_match_scipy_ndimage(rng):
+    """The blind estimator's image operations on torch against scipy.ndimage (the reference)."""
+    torch = pytest.importorskip("torch")
+    import scipy.ndimage
+
+    from deconvkit.backends import get_backend
+
+    bk = get_backend("torch")
+    x = rng.random((37, 52))
+    tx = torch.from_numpy(x)
+    for sigma in (0.2, 1.3, 3.0):
+        np.testing.assert_allclose(bk.gaussian_filter(tx, sigma).numpy(),
+                                   scipy.ndimage.gaussian_filter(x, sigma, mode="nearest"), rtol=0, atol=1e-14)
+    for coords in ([(np.arange(26) + 0.5) / 0.7 - 0.5, (np.arange(36) + 0.5) / 0.7 - 0.5],
+                   [np.arange(-3, 45) * 0.77 - 2, np.arange(60) * 0.9 - 1.3]):  # beyond both edges
+        grid = np.meshgrid(*coords, indexing="ij")
+        for mode in ("nearest", "constant"):
+            np.testing.assert_allclose(bk.resample(tx, coords, mode=mode).numpy(),
+                                       scipy.ndimage.map_coordinates(x, grid, order=1, mode=mode),
+                                       rtol=0, atol=1e-14)
+    for size in (1, 3, 7):
+        np.testing.assert_array_equal(bk.minimum_filter(tx, size).numpy(),
+                                      scipy.ndimage.minimum_filter(x, size, mode="wrap"))
+        np.testing.assert_array_equal(bk.maximum_filter(tx, size).numpy(),
+                                      scipy.ndimage.maximum_filter(x, size, mode="wrap"))
+    with pytest.raises(DeconvkitError, match="mode"):
+        bk.gaussian_filter(tx, 1.0, mode="wrap")
+    with pytest.raises(DeconvkitError, match="odd"):
+        bk.minimum_filter(tx, 4)
+
+
+@pytest.mark.torch
+def test_torch_backend_applies_configured_workers_only(monkeypatch):
+    """``config(workers=n)`` sets PyTorch's thread count at each CPU transform; with nothing configured
+    PyTorch's own count is left alone; an explicit ``threads`` wins."""
+    torch = pytest.importorskip("torch")
+    import deconvkit.backends as backends
+    from deconvkit.backends import _config
+
+    monkeypatch.setattr(_config, "_WORKERS", __import__("contextvars").ContextVar("w", default=None))
+    bk = backends.get_backend("torch")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert backends.configured_workers() is None
+        bk.rfftn(torch.zeros(8, 8), (8, 8))
+        assert torch.get_num_threads() == 1 and bk.workers == 1
+        with backends.config(workers=2):
+            assert backends.configured_workers() == 2 and bk.workers == 2
+            bk.irfftn(torch.zeros(8, 5, dtype=torch.complex128), (8, 8))
+            assert torch.get_num_threads() == 2
+            explicit = backends.get_backend("torch", threads=1)
+            explicit.rfftn(torch.zeros(8, 8), (8, 8))
+            assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

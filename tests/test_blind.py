@@ -323,3 +323,130 @@ def test_blind_on_a_large_frame_estimates_on_a_window_and_finds_the_kernel():
     estimate, info = deconvkit.estimate_psf(blurred, size=25)
     assert "region" in info  # estimated on a window, not the whole frame
     assert deconvkit.blind.psf_similarity(estimate, psf) > 0.8  # 0.84 measured (Levin kernel 2, 1% noise)
+
+
+# --- the estimator on the torch backend: the same kernel as NumPy, the configured workers ----------------
+# The reference is the NumPy backend's estimate (scipy.fft + scipy.ndimage), an independent implementation
+# of every array step (MKL/pocketfft-in-torch FFTs, torch filters): equal to float64 rounding, grown by the
+# estimator's hard thresholds to ~1e-7 at most, so "float32 tolerance" (1e-4 relative) must hold.
+
+@pytest.fixture
+def one_worker():
+    """One FFT thread for the torch comparisons: on a loaded machine PyTorch's spin-waiting threads make
+    small transforms many times slower (PyTorch's thread count is process-wide: restored afterwards)."""
+    torch = pytest.importorskip("torch")
+    import deconvkit.backends as backends
+
+    before = torch.get_num_threads()
+    with backends.config(workers=1):
+        yield
+    torch.set_num_threads(before)
+
+
+def _small_shake(camera):
+    sharp = camera[200:328, 180:308]
+    kernel = _shake_kernel()[::2, ::2]  # 11 x 11, curved
+    return deconvkit.blur(sharp, kernel / kernel.sum(), boundary="valid", noise=0.003, rng=2)
+
+
+def _assert_same_kernel(theirs, ours):
+    assert theirs.shape == ours.shape
+    np.testing.assert_array_equal(theirs > 0, ours > 0)  # the same support
+    assert np.linalg.norm(theirs - ours) / np.linalg.norm(ours) < 1e-4
+
+
+@pytest.mark.torch
+def test_torch_backend_estimates_the_numpy_kernel(camera, one_worker):
+    pytest.importorskip("torch")
+    blurred = _small_shake(camera)
+    ours, our_info = estimate_psf(blurred, model="general", size=13)
+    theirs, their_info = estimate_psf(blurred, model="general", size=13, backend="torch")
+    assert isinstance(theirs, np.ndarray) and theirs.dtype == np.float64
+    _assert_same_kernel(theirs, ours)
+    assert their_info["refined"] and their_info["kernel_sizes"] == our_info["kernel_sizes"]
+    assert their_info["residual_ratio"] == pytest.approx(our_info["residual_ratio"], rel=1e-4)
+
+
+@pytest.mark.torch
+def test_torch_backend_uses_the_configured_workers(camera, monkeypatch):
+    """Every transform of the estimate (its own loops and its non-blind restorations) runs with the
+    workers of the ``config`` block: a spy on PyTorch's FFTs records the thread count at each call. The
+    thread count itself is a spy too (really running 3 threads on a loaded machine only costs time)."""
+    torch = pytest.importorskip("torch")
+    import deconvkit.backends as backends
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    threads = {"n": 1}
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads["n"])
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: threads.update(n=int(n)))
+    seen = []
+    for name in ("rfftn", "irfftn"):
+        original = getattr(torch.fft, name)
+
+        def recording(*args, _original=original, **kwargs):
+            seen.append(threads["n"])
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(torch.fft, name, recording)
+    blurred = _small_shake(camera)[:96, :96]
+    try:
+        with backends.config(workers=3):
+            three, _ = estimate_psf(blurred, model="general", size=7, backend="torch")
+        threes, seen[:] = list(seen), []
+        with backends.config(workers=2):
+            two, _ = estimate_psf(blurred, model="general", size=7, backend="torch")
+    finally:
+        monkeypatch.undo()
+        torch.set_num_threads(before)
+    assert len(threes) > 100 and set(threes) == {3}
+    assert len(seen) > 100 and set(seen) == {2}
+    np.testing.assert_array_equal(two, three)  # the thread count is not a real one here: same bits
+
+
+@pytest.mark.torch
+def test_deblur_on_torch_matches_numpy(camera, one_worker):
+    pytest.importorskip("torch")
+    blurred = _small_shake(camera)
+    ours = deblur(blurred, psf_size=13)
+    theirs = deblur(blurred, psf_size=13, backend="torch")
+    _assert_same_kernel(theirs.psf, ours.psf)
+    assert isinstance(theirs.image, np.ndarray) and theirs.image.shape == blurred.shape
+    assert np.linalg.norm(theirs.image - ours.image) / np.linalg.norm(ours.image) < 1e-4
+    assert theirs.params["psf"]["model"] == ours.params["psf"]["model"]
+
+
+def test_unknown_or_unavailable_backend_is_refused_before_any_work(camera):
+    blurred = _small_shake(camera)
+    with pytest.raises(DeconvkitError, match="unknown backend"):
+        estimate_psf(blurred, backend="tpu")
+    try:
+        import torch
+    except ImportError:
+        return
+    if not torch.cuda.is_available():
+        with pytest.raises(DeconvkitError, match="cuda"):
+            estimate_psf(blurred, backend="cuda")
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+@pytest.mark.parametrize("case", ["levin-uint8-auto", "shake-general", "colour"])
+def test_torch_backend_estimates_the_numpy_kernel_on_real_and_larger_cases(case, shake_case, levin_dir,
+                                                                            one_worker):
+    pytest.importorskip("torch")
+    if case == "levin-uint8-auto":
+        import imageio.v3 as iio
+
+        image, kwargs = iio.imread(levin_dir / "blurred" / "im1_kernel2.png"), {}
+    elif case == "shake-general":
+        image, kwargs = shake_case[1], {"model": "general", "size": 25}
+    else:
+        from skimage import data
+
+        sharp = data.astronaut()[100:356, 100:356] / 255.0
+        image = deconvkit.blur(sharp, motion(9, 120), boundary="valid", noise=0.01, rng=3, channel_axis=-1)
+        kwargs = {"channel_axis": -1}
+    ours, our_info = estimate_psf(image, **kwargs)
+    theirs, their_info = estimate_psf(image, backend="torch", **kwargs)
+    assert their_info["model"] == our_info["model"]
+    _assert_same_kernel(theirs, ours)

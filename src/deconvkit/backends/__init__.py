@@ -17,10 +17,18 @@ from __future__ import annotations
 import importlib.util
 
 from .._shared import DeconvkitError, tensor_device
-from ._config import FFT_ENGINES, config, current_fft_engine, current_workers, set_fft_engine, set_workers
+from ._config import (
+    FFT_ENGINES,
+    config,
+    configured_workers,
+    current_fft_engine,
+    current_workers,
+    set_fft_engine,
+    set_workers,
+)
 from .numpy import NumpyBackend
 
-__all__ = ["get_backend", "register_backend", "available_backends", "config", "current_workers",
+__all__ = ["get_backend", "register_backend", "available_backends", "config", "current_workers", "configured_workers",
            "current_fft_engine", "set_workers", "set_fft_engine", "FFT_ENGINES", "NumpyBackend",
            "TorchBackend", "torch_available", "tensor_device"]
 

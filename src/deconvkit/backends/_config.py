@@ -18,8 +18,8 @@ import os
 
 from .._shared import DeconvkitError
 
-__all__ = ["FFT_ENGINES", "config", "current_workers", "current_fft_engine", "set_workers",
-           "set_fft_engine"]
+__all__ = ["FFT_ENGINES", "config", "current_workers", "configured_workers", "current_fft_engine",
+           "set_workers", "set_fft_engine"]
 
 FFT_ENGINES = ("scipy", "torch")
 
@@ -40,14 +40,25 @@ def _check_engine(engine: str) -> str:
 
 
 # Read once at import: the environment gives the defaults, config()/set_*() override them per context.
-_DEFAULT_WORKERS: int = _resolve_workers(os.environ.get("DECONVKIT_WORKERS") or None)
+_ENV_WORKERS = os.environ.get("DECONVKIT_WORKERS") or None
+_DEFAULT_WORKERS: int = _resolve_workers(_ENV_WORKERS)
 _DEFAULT_FFT: str = os.environ.get("DECONVKIT_FFT", "scipy")
-_WORKERS = contextvars.ContextVar("deconvkit_workers", default=_DEFAULT_WORKERS)
+# None until config()/set_workers() sets it: PyTorch's own thread count is then left alone
+# (configured_workers), while current_workers falls back to the environment's default
+_WORKERS = contextvars.ContextVar("deconvkit_workers", default=None if _ENV_WORKERS is None else _DEFAULT_WORKERS)
 _FFT = contextvars.ContextVar("deconvkit_fft", default=_DEFAULT_FFT)
 
 
 def current_workers() -> int:
     """FFT threads the NumPy backend uses now (see :func:`config`)."""
+    workers = _WORKERS.get()
+    return _DEFAULT_WORKERS if workers is None else workers
+
+
+def configured_workers() -> int | None:
+    """The workers set by ``DECONVKIT_WORKERS``, :func:`config` or :func:`set_workers`; ``None`` when
+    none of them was used. The torch backend applies only this (PyTorch's thread count is process-wide,
+    and its default, the physical cores, is already "all cores")."""
     return _WORKERS.get()
 
 

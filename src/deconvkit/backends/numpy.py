@@ -177,3 +177,35 @@ class NumpyBackend:
             view[i] = freqs.size
             grids.append(freqs.astype(dtype).reshape(view))
         return grids
+
+    # --- image filtering and resampling (the blind estimator's pyramid and dark-channel prior) ---------
+    @staticmethod
+    def gaussian_filter(x, sigma, mode="nearest"):
+        """``scipy.ndimage.gaussian_filter`` (truncated at 4 sigma) over every axis of ``x``."""
+        import scipy.ndimage  # here: it costs start-up for every caller that never filters
+
+        return scipy.ndimage.gaussian_filter(x, sigma, mode=mode)
+
+    @staticmethod
+    def resample(x, coords, mode="nearest"):
+        """Bilinear samples of ``x`` on the grid of per-axis positions ``coords`` (one 1-D host array per
+        axis, in pixels): ``scipy.ndimage.map_coordinates(order=1)``, ``mode`` ``"nearest"`` or
+        ``"constant"`` (zero outside, no interpolation beyond the edges)."""
+        import scipy.ndimage
+
+        grid = np.meshgrid(*coords, indexing="ij")
+        return scipy.ndimage.map_coordinates(x, grid, order=1, mode=mode, cval=0.0)
+
+    @staticmethod
+    def minimum_filter(x, size, mode="wrap"):
+        """Minimum over ``size``-wide (odd) centred windows on every axis (``scipy.ndimage``)."""
+        import scipy.ndimage
+
+        return scipy.ndimage.minimum_filter(x, size, mode=mode)
+
+    @staticmethod
+    def maximum_filter(x, size, mode="wrap"):
+        """Maximum over ``size``-wide (odd) centred windows on every axis (``scipy.ndimage``)."""
+        import scipy.ndimage
+
+        return scipy.ndimage.maximum_filter(x, size, mode=mode)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._shared import DeconvkitError, tensor_device
+from ._config import configured_workers
 from .numpy import NumpyBackend
 
 try:
@@ -77,7 +78,9 @@ class TorchBackend:
     device : str or torch.device
         ``"cpu"`` (default) or ``"cuda"`` / ``"cuda:1"`` ...
     threads : int, optional
-        If given, sets PyTorch's intra-op thread count (a process-wide setting) for the CPU.
+        PyTorch's intra-op thread count (a process-wide setting) for the CPU transforms. Default: the
+        workers configured with :func:`deconvkit.backends.config` / ``DECONVKIT_WORKERS`` (applied at
+        each transform, as the NumPy backend reads them), else PyTorch's own default (all cores).
     """
 
     name = "torch"
@@ -91,8 +94,22 @@ class TorchBackend:
                                  "(no GPU, or a CPU-only PyTorch build); use backend='torch' for the CPU")
         self.device = device
         self.cache_key = f"torch:{device}"
+        self._threads = None if threads is None else int(threads)
         if threads is not None:
-            torch.set_num_threads(int(threads))
+            torch.set_num_threads(self._threads)
+
+    @property
+    def workers(self) -> int:
+        """Threads the CPU transforms run on (see ``threads``)."""
+        workers = self._threads if self._threads is not None else configured_workers()
+        return torch.get_num_threads() if workers is None else workers
+
+    def _use_workers(self):
+        """Apply the configured workers to PyTorch before a CPU transform (a GPU has no thread count)."""
+        if self.device.type == "cpu":
+            workers = self.workers
+            if torch.get_num_threads() != workers:
+                torch.set_num_threads(workers)
 
     # --- dtypes --------------------------------------------------------------------------------------
     _DTYPES = {}
@@ -112,10 +129,12 @@ class TorchBackend:
 
     # --- transforms over the trailing ``ndim`` axes -------------------------------------------------
     def rfftn(self, x, shape, out=None):
+        self._use_workers()
         dims = tuple(range(-len(shape), 0))
         return torch.fft.rfftn(x, s=tuple(shape), dim=dims, out=out)
 
     def irfftn(self, spectrum, shape, out=None, overwrite=False):
+        self._use_workers()
         dims = tuple(range(-len(shape), 0))
         return torch.fft.irfftn(spectrum, s=tuple(shape), dim=dims, out=out)
 
@@ -219,3 +238,60 @@ class TorchBackend:
     def rfft_frequencies(self, shape, dtype):
         """Per-axis frequency grids (radians) broadcastable to the rfftn spectrum of ``shape``."""
         return [self.asarray(grid) for grid in NumpyBackend.rfft_frequencies(shape, dtype)]
+
+    # --- image filtering and resampling (NumpyBackend's scipy.ndimage methods, same weights) ----------
+    def gaussian_filter(self, x, sigma, mode="nearest"):
+        """scipy's Gaussian (weights ``exp(-t^2 / 2 sigma^2)`` for ``|t| <= int(4 sigma + 0.5)``, summing
+        to 1) along every axis in turn, edges replicated (``mode="nearest"`` only)."""
+        if mode != "nearest":
+            raise DeconvkitError(f"torch gaussian_filter supports mode='nearest' only, got {mode!r}")
+        radius = int(4.0 * float(sigma) + 0.5)
+        t = np.arange(-radius, radius + 1)
+        weights = np.exp(-0.5 / float(sigma) ** 2 * t * t)
+        weights = (weights / weights.sum()).tolist()
+        for axis in range(x.ndim):
+            n = x.shape[axis]
+            # replicated edges: source index of each padded position, clamped into the axis
+            index = torch.as_tensor(np.clip(np.arange(-radius, n + radius), 0, n - 1), device=self.device)
+            padded = torch.index_select(x, axis, index)
+            total = None
+            for j, w in enumerate(weights):
+                term = w * torch.narrow(padded, axis, j, n)
+                total = term if total is None else total + term
+            x = total
+        return x
+
+    def resample(self, x, coords, mode="nearest"):
+        """Bilinear samples on a grid, as :meth:`NumpyBackend.resample`: one interpolation matrix per
+        axis (its weights taken from ``scipy.ndimage.map_coordinates`` on the host, so the edge rules are
+        scipy's), applied by matrix products on the device."""
+        for axis, positions in enumerate(coords):
+            n = x.shape[axis]
+            positions = np.asarray(positions, dtype=np.float64)
+            matrix = NumpyBackend.resample(np.eye(n), [positions, np.arange(n, dtype=np.float64)], mode=mode)
+            matrix = self.asarray(matrix, dtype=x.dtype)
+            x = torch.movedim(torch.tensordot(matrix, x, dims=([1], [axis])), 0, axis)
+        return x
+
+    def _window_extremum(self, x, size, mode, sign):
+        if mode != "wrap":
+            raise DeconvkitError(f"torch minimum/maximum_filter support mode='wrap' only, got {mode!r}")
+        size = int(size)
+        if size % 2 == 0:
+            raise DeconvkitError(f"window size must be odd, got {size}")
+        r = size // 2
+        for axis in range(x.ndim):  # separable: a square window's extremum is the per-axis extremum
+            n = x.shape[axis]
+            index = torch.as_tensor(np.arange(-r, n + r) % n, device=self.device)
+            padded = torch.index_select(x, axis, index)
+            windows = padded.unfold(axis, size, 1)
+            x = windows.amax(dim=-1) if sign > 0 else windows.amin(dim=-1)
+        return x
+
+    def minimum_filter(self, x, size, mode="wrap"):
+        """Minimum over ``size``-wide (odd) centred windows, periodic edges (``mode="wrap"`` only)."""
+        return self._window_extremum(x, size, mode, -1)
+
+    def maximum_filter(self, x, size, mode="wrap"):
+        """Maximum over ``size``-wide (odd) centred windows, periodic edges (``mode="wrap"`` only)."""
+        return self._window_extremum(x, size, mode, 1)

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from .._shared import DeconvkitError, as_float_array, as_float_image, move_channels_first, staged_progress
+from ..backends import get_backend
 from ..noise import estimate_noise
 from ._general import centre_psf, estimate_general, refine_kernel
 from ._parametric import Spectrum, estimate_defocus, estimate_gaussian, estimate_motion
@@ -151,14 +152,14 @@ _RESIDUAL_LIMIT = 0.7
 BLIND_LAM_SCALE = 2.5
 
 
-def _residual_ratio(grey: np.ndarray, psf: np.ndarray, noise: float) -> float:
+def _residual_ratio(grey: np.ndarray, psf: np.ndarray, noise: float, backend=None) -> float:
     """Mean squared re-blur residual of a non-blind restoration with ``psf``, in units of the noise
     variance (away from the frame's border). Never looks at anything but the blurred image."""
     from ..forward import blur
     from ..solvers import deconvolve
 
     # the calibrated weight alone: the limit below was measured with it, and SURE would cost 8 solves
-    restored = deconvolve(grey, psf, method="auto", weight_rule="calibrated")
+    restored = deconvolve(grey, psf, method="auto", weight_rule="calibrated", backend=backend)
     residual = blur(restored, psf, boundary="zero") - grey  # the border is cropped below
     h = psf.shape[0]
     inner = residual[h:-h, h:-h] if min(grey.shape) > 4 * h else residual
@@ -197,16 +198,20 @@ def _choose_model(spectrum, general):
     return (best, *fits[best]), evidence
 
 
-def _refine(grey: np.ndarray, psf: np.ndarray) -> np.ndarray:
+def _refine(grey: np.ndarray, psf: np.ndarray, backend=None) -> np.ndarray:
     """The general estimate after one least-squares update against its own final restoration
     (:func:`._general.refine_kernel`; the restoration is the one :func:`deblur` would return)."""
     from ..solvers import deconvolve
 
-    restored = deconvolve(grey, psf, method="auto", weight_rule="calibrated", lam_scale=BLIND_LAM_SCALE)
-    return _crop_to_support(refine_kernel(grey, psf, restored))
+    restored = deconvolve(grey, psf, method="auto", weight_rule="calibrated", lam_scale=BLIND_LAM_SCALE,
+                          backend=backend)
+    return _crop_to_support(refine_kernel(grey, psf, restored, backend=backend))
 
 
-def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=None, refine=True):
+_PARAMETRIC = {"motion": estimate_motion, "defocus": estimate_defocus, "gaussian": estimate_gaussian}
+
+
+def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=None, refine=True, backend=None):
     """Estimate the blur PSF of an image, with no knowledge of the sharp image.
 
     Parameters
@@ -227,6 +232,10 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
     refine : bool
         General model: finish with one kernel update against a full restoration (default True; on
         the Levin captures +0.3 dB, on synthetic shake of other images +0.15 dB, docs/benchmarks.md).
+    backend : str, optional
+        Array backend of the general estimator and its non-blind restorations: ``"numpy"`` (default),
+        ``"torch"`` (PyTorch on the CPU) or ``"cuda"``; the same kernel to rounding (see
+        :mod:`._general` for what stays on the host). The parametric fits run on the host.
 
     Returns
     -------
@@ -240,7 +249,7 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
     Raises
     ------
     DeconvkitError
-        Unknown model, bad size, or an image with too little structure (flat or pure noise).
+        Unknown model or backend, bad size, or an image with too little structure (flat or pure noise).
 
     Examples
     --------
@@ -252,78 +261,119 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
     >>> round(info["length"]), round(info["angle"])
     (15, 30)
     """
-    started = time.perf_counter()
-    if model not in MODELS:
-        raise DeconvkitError(f"model must be one of {MODELS}, got {model!r}")
-    _, grey = _luminance(as_float_image(image), channel_axis)  # the integer input rule of _shared
+    setup = _EstimateSetup.build(image, model, size, channel_axis, progress, refine, backend)
+    if setup.model in _PARAMETRIC:
+        psf, info = _fit_parametric(setup)
+    else:
+        psf, info = _fit_general(setup)
+    return _finish(setup, psf, info)
+
+
+@dataclasses.dataclass
+class _EstimateSetup:
+    """What every stage of one estimate shares: the validated grey image (cropped to its estimation
+    window), the searched ``size``, the ``noise`` estimate, the array ``backend``, the caller's
+    ``progress`` with the first stage's ``report``, and the ``info`` started so far."""
+
+    grey: np.ndarray
+    size: int
+    noise: float
+    model: str
+    refine: bool
+    backend: object
+    progress: object
+    report: object
+    info: dict
+    started: float
+
+    @classmethod
+    def build(cls, image, model, size, channel_axis, progress, refine, backend):
+        """Validate the arguments (before any work) and choose the estimation window."""
+        started = time.perf_counter()
+        if model not in MODELS:
+            raise DeconvkitError(f"model must be one of {MODELS}, got {model!r}")
+        backend = get_backend(backend)  # an unknown or unavailable backend is refused here
+        _, grey = _luminance(as_float_image(image), channel_axis)  # the integer input rule of _shared
+        size = _searched_size(size, grey.shape)
+        noise = _check_structure(grey, size)
+        report = staged_progress(progress, "PSF: spectral fit" if model in _PARAMETRIC else "PSF: pyramid levels")
+        info: dict = {"size_searched": size}
+        # one kernel for the whole frame: a large frame is estimated on its best-conditioned window
+        rows, cols = select_region(grey, size)
+        if (rows.stop - rows.start, cols.stop - cols.start) != grey.shape:
+            grey = np.ascontiguousarray(grey[rows, cols])
+            info["region"] = [rows.start, rows.stop, cols.start, cols.stop]
+        return cls(grey, size, noise, model, bool(refine), backend, progress, report, info, started)
+
+
+def _searched_size(size, shape) -> int:
     if size is None:
-        size = default_psf_size(grey.shape)
-    else:
-        if isinstance(size, bool) or not float(size).is_integer() or int(size) < 3:
-            raise DeconvkitError(f"size must be an integer >= 3 (pixels), got {size!r}")
-        size = int(size) + (int(size) % 2 == 0)
-    noise = _check_structure(grey, size)
-    report = staged_progress(progress, "PSF: spectral fit" if model in ("motion", "defocus", "gaussian")
-                             else "PSF: pyramid levels")
+        return default_psf_size(shape)
+    if isinstance(size, bool) or not float(size).is_integer() or int(size) < 3:
+        raise DeconvkitError(f"size must be an integer >= 3 (pixels), got {size!r}")
+    return int(size) + (int(size) % 2 == 0)
 
-    info: dict = {"size_searched": size}
-    # one kernel for the whole frame: a large frame is estimated on its best-conditioned window
-    rows, cols = select_region(grey, size)
-    if (rows.stop - rows.start, cols.stop - cols.start) != grey.shape:
-        grey = np.ascontiguousarray(grey[rows, cols])
-        info["region"] = [rows.start, rows.stop, cols.start, cols.stop]
-    if model in ("motion", "defocus", "gaussian"):
-        spectrum = Spectrum(grey, size)
-        fit = {"motion": estimate_motion, "defocus": estimate_defocus, "gaussian": estimate_gaussian}[model]
-        psf, params, score = fit(spectrum)
-        report(1, 1)
-        info.update(model=model, **params, spectral_fit=score)
-    else:
-        # General estimate: pyramid levels + one step for the residual check (and fallbacks)
-        # + (auto) one step for the parametric fits
-        extra = 2 if model == "auto" else 1
-        levels = []
 
-        def level_progress(done, total):
-            levels.append(done)
-            report(done, total + extra)
+def _fit_parametric(setup):
+    """The spectral fit of the one parametric model asked for."""
+    psf, params, score = _PARAMETRIC[setup.model](Spectrum(setup.grey, setup.size))
+    setup.report(1, 1)
+    return psf, {**setup.info, "model": setup.model, **params, "spectral_fit": score}
 
-        general, general_info = estimate_general(grey, size, progress=level_progress)
-        general = _crop_to_support(general)
-        ratio = _residual_ratio(grey, general, noise)
-        general_info["residual_ratio"] = ratio
-        if ratio > _RESIDUAL_LIMIT:
-            # the first estimate does not explain the data: try the fallbacks, keep the best-fitting one
-            for options in _FALLBACKS:
-                candidate, candidate_info = estimate_general(grey, size, **options)
-                candidate = _crop_to_support(candidate)
-                candidate_ratio = _residual_ratio(grey, candidate, noise)
-                if candidate_ratio < ratio:
-                    general, ratio = candidate, candidate_ratio
-                    general_info = {**candidate_info, "residual_ratio": ratio, "fallback": options}
-        levels.append(len(levels) + 1)
-        staged_progress(progress, "PSF: residual check")(len(levels), len(levels) + extra - 1)
-        chosen = None
-        if model == "auto":
-            # the evidence thresholds were set on the unrefined general estimate: compare with that one
-            chosen, evidence = _choose_model(Spectrum(grey, size), general)
-            report(len(levels) + 1, len(levels) + 1)
-            info["evidence"] = evidence
+
+def _checked_general(setup, options, progress=None):
+    """One general estimate (``options`` for :func:`._general.estimate_general`), cropped to its support,
+    with its residual ratio."""
+    kernel, info = estimate_general(setup.grey, setup.size, progress=progress, backend=setup.backend, **options)
+    kernel = _crop_to_support(kernel)
+    return kernel, info, _residual_ratio(setup.grey, kernel, setup.noise, setup.backend)
+
+
+def _fit_general(setup):
+    """General estimate (with the fallbacks when it fails the residual check), then for ``"auto"`` the
+    parametric model the evidence supports, else the refined general kernel."""
+    # progress: pyramid levels + one step for the residual check (and fallbacks) + (auto) one for the fits
+    extra = 2 if setup.model == "auto" else 1
+    levels = []
+
+    def level_progress(done, total):
+        levels.append(done)
+        setup.report(done, total + extra)
+
+    general, general_info, ratio = _checked_general(setup, {}, level_progress)
+    general_info["residual_ratio"] = ratio
+    if ratio > _RESIDUAL_LIMIT:
+        # the first estimate does not explain the data: try the fallbacks, keep the best-fitting one
+        for options in _FALLBACKS:
+            candidate, candidate_info, candidate_ratio = _checked_general(setup, options)
+            if candidate_ratio < ratio:
+                general, ratio = candidate, candidate_ratio
+                general_info = {**candidate_info, "residual_ratio": ratio, "fallback": options}
+    levels.append(len(levels) + 1)
+    staged_progress(setup.progress, "PSF: residual check")(len(levels), len(levels) + extra - 1)
+    info = setup.info
+    if setup.model == "auto":
+        # the evidence thresholds were set on the unrefined general estimate: compare with that one
+        chosen, evidence = _choose_model(Spectrum(setup.grey, setup.size), general)
+        setup.report(len(levels) + 1, len(levels) + 1)
         if chosen is not None:
             name, psf, params = chosen
-            info = {"model": name, **params, "size_searched": size, "evidence": info["evidence"],
-                    "general": general_info}
-        else:
-            if refine:  # only a free-form kernel needs it; a parametric PSF is exact when it fits
-                staged_progress(progress, "PSF: refinement", announce_only=True)(0, 1)
-                general = _refine(grey, general)
-                general_info["refined"] = True
-            psf = general
-            info.update(model="general", **general_info)
+            return psf, {"model": name, **params, "size_searched": setup.size, "evidence": evidence,
+                         "general": general_info}
+        info = {**info, "evidence": evidence}
+    if setup.refine:  # only a free-form kernel needs it; a parametric PSF is exact when it fits
+        staged_progress(setup.progress, "PSF: refinement", announce_only=True)(0, 1)
+        general = _refine(setup.grey, general, setup.backend)
+        general_info["refined"] = True
+    return general, {**info, "model": "general", **general_info}
+
+
+def _finish(setup, psf, info):
+    """Centre and normalise the kept PSF; complete ``info``."""
     psf = centre_psf(np.asarray(psf, dtype=np.float64))
     psf = psf / psf.sum()
     info["size"] = int(psf.shape[0])
-    info["time_s"] = time.perf_counter() - started
+    info["time_s"] = time.perf_counter() - setup.started
     return psf, info
 
 
@@ -342,7 +392,8 @@ def deblur(image, *, psf_model="auto", psf_size=None, channel_axis=None, progres
         ``progress(done, total)`` during the estimation and the restoration; a callback that takes a
         ``stage`` keyword is also told the stage (pyramid levels, residual check, refinement, restoring).
     **params
-        Passed to :func:`deconvkit.deconvolve` (``method="auto"`` by default, ``noise_sigma``, ...). With
+        Passed to :func:`deconvkit.deconvolve` (``method="auto"`` by default, ``noise_sigma``,
+        ``backend``, which the estimate runs on too, ...). With
         ``method="auto"`` the TV weight is the calibrated rule times :data:`BLIND_LAM_SCALE` (unless
         ``weight_rule``/``lam_scale`` are given): stronger than for a known PSF, because the estimate's
         error acts as extra noise.
@@ -358,7 +409,7 @@ def deblur(image, *, psf_model="auto", psf_size=None, channel_axis=None, progres
 
     check_fits(image, (psf_size or 1,) * 2, params.get("method", "auto"), channel_axis=channel_axis)
     psf, psf_info = estimate_psf(image, model=psf_model, size=psf_size, channel_axis=channel_axis,
-                                 progress=progress)
+                                 progress=progress, backend=params.get("backend"))
     params.setdefault("method", "auto")
     if params["method"] == "auto":
         params.setdefault("weight_rule", "calibrated")

@@ -14,6 +14,15 @@ Coarse-to-fine alternating minimisation in the style of Xu, Zheng & Jia (2013) a
 
 Everything here works on one grey (luminance) image in float64; the public wrappers in
 :mod:`deconvkit.blind` validate input and restore colour channels.
+
+Arrays: the image-sized work (pyramid resampling, the L0 intermediate image, gradients, the dark-channel
+filters and the kernel's conjugate gradients, :func:`deconvkit.solvers._linalg.conjugate_gradient`) runs on
+the array backend passed as ``backend`` (``"numpy"``, ``"torch"``, ``"cuda"``), through its method set
+only. Per pyramid level, the set-up (smooth extension onto the FFT domain, the data gradients) is
+computed on the host and copied once, as :class:`deconvkit.solvers.Problem` does; the kernel-space steps
+between two kernel updates (projection, pruning of connected components, centring, resizing between
+levels) run on the host too: the kernel has at most 65 x 65 values, so one copy of it per update costs
+nothing next to the image-sized transforms, and connected-component labelling has no backend form.
 """
 
 from __future__ import annotations
@@ -23,19 +32,21 @@ import math
 import numpy as np
 import scipy.ndimage
 
-from ..backends import NumpyBackend
+from ..backends import NumpyBackend, get_backend
 from ..boundaries import smooth_extend
-from ..fft import fast_shape, frequencies, from_spectrum, psf_to_origin, to_spectrum
+from ..fft import fast_shape, frequencies, from_spectrum, to_spectrum
 from ..operators import Gradient, PeriodicConvolution
+from ..solvers._linalg import conjugate_gradient
 
 __all__ = ["estimate_general", "refine_kernel", "pyramid_sizes", "centre_psf", "prune_psf"]
 
 _SCALE = math.sqrt(0.5)
 
 
-def _fft_backend():
-    """The NumPy backend with the configured workers (:func:`deconvkit.backends.config`)."""
-    return NumpyBackend()
+def _backend(backend):
+    """The array backend for ``backend`` (a name, an instance, or ``None``: NumPy). NumPy's FFTs and
+    PyTorch's CPU FFTs read the workers configured with :func:`deconvkit.backends.config` at each call."""
+    return NumpyBackend() if backend is None else get_backend(backend)
 
 
 def pyramid_sizes(size: int, min_size: int = 5):
@@ -53,17 +64,16 @@ def pyramid_sizes(size: int, min_size: int = 5):
     return sizes[::-1], factors[::-1]
 
 
-def _downsample(image: np.ndarray, factor: float) -> np.ndarray:
-    """Anti-aliased bilinear resampling by ``factor`` (< 1)."""
+def _downsample(image, factor: float, bk):
+    """Anti-aliased bilinear resampling by ``factor`` (< 1), on the backend ``bk``."""
     if factor >= 1:
         return image
     sigma = 0.5 * (1.0 / factor - 1.0)  # scikit-image's rescale anti-aliasing rule
-    smooth = scipy.ndimage.gaussian_filter(image, sigma, mode="nearest")
+    smooth = bk.gaussian_filter(image, sigma, mode="nearest")
     out_shape = [max(int(round(n * factor)), 1) for n in image.shape]
     # sample at pixel centres: output pixel i covers input [i/f, (i+1)/f)
     coords = [(np.arange(m) + 0.5) / factor - 0.5 for m in out_shape]
-    grid = np.meshgrid(*coords, indexing="ij")
-    return scipy.ndimage.map_coordinates(smooth, grid, order=1, mode="nearest")
+    return bk.resample(smooth, coords, mode="nearest")
 
 
 def _fit_size(kernel: np.ndarray, size: int) -> np.ndarray:
@@ -83,8 +93,7 @@ def _resize_kernel(kernel: np.ndarray, factor: float, size: int) -> np.ndarray:
     k = kernel.shape[0]
     centre_out = size // 2
     coords = (np.arange(size) - centre_out) / factor + k // 2
-    grid = np.meshgrid(coords, coords, indexing="ij")
-    out = scipy.ndimage.map_coordinates(kernel, grid, order=1, mode="constant", cval=0.0)
+    out = NumpyBackend.resample(kernel, [coords, coords], mode="constant")  # kernel space: on the host
     out = np.clip(out, 0, None)
     total = out.sum()
     return out / total if total > 0 else _delta(size)
@@ -145,9 +154,9 @@ def prune_psf(kernel: np.ndarray, rel_threshold: float = 0.05, min_mass: float =
     return k / k.sum()
 
 
-def _gradients(x):
+def _gradients(x, bk):
     """Periodic forward differences, stacked (2, ...)."""
-    return Gradient(x.shape, x.dtype, _fft_backend()).forward(x)
+    return Gradient(tuple(x.shape), np.float64, bk).forward(x)
 
 
 def _window_gradients(image, domain, offset):
@@ -170,22 +179,22 @@ def _l0_intermediate(y_ext, blur, lam, grad_abs2, kappa=2.0, beta_max=1e5, dark=
     proximal step) and ``S`` is then a closed-form FFT solve; ``beta`` grows geometrically (Xu et al.
     2011), so the solution freezes onto a piecewise-constant image with only the strongest edges.
     """
-    grad = Gradient(y_ext.shape, y_ext.dtype, blur.backend)
+    bk = blur.backend
+    grad = Gradient(tuple(y_ext.shape), np.float64, bk)
     numerator_data = blur.adjoint_spectrum(blur.to_spectrum(y_ext), transfer_first=True)
     s = y_ext
     beta = 2.0 * lam
     mu = 2.0 * dark
     while beta < beta_max:
-        g = _gradients(s)
+        g = _gradients(s, bk)
         small = (g[0] ** 2 + g[1] ** 2) < lam / beta
         g[:, small] = 0.0
         numerator = numerator_data + beta * blur.to_spectrum(grad.adjoint(g))
         shift = 0.0
         if dark > 0:
             # dark channel (Pan et al. 2016): pixels that are the minimum of some patch, hard-thresholded
-            opening = scipy.ndimage.maximum_filter(scipy.ndimage.minimum_filter(s, patch, mode="wrap"),
-                                                   patch, mode="wrap")
-            u = s.copy()
+            opening = bk.maximum_filter(bk.minimum_filter(s, patch, mode="wrap"), patch, mode="wrap")
+            u = bk.copy(s)
             u[(opening >= s) & (s * s < dark / mu)] = 0.0
             numerator = numerator + mu * blur.to_spectrum(u)
             shift = mu
@@ -205,53 +214,58 @@ def _grad_abs2(shape):
     return (2 - 2 * np.cos(wy)) + (2 - 2 * np.cos(wx))
 
 
-def _kernel_from_origin(array, size):
-    """Adjoint of :func:`psf_to_origin`: read the ``size x size`` kernel window around the origin."""
+def _kernel_to_origin(kernel, shape, bk):
+    """:func:`deconvkit.fft.psf_to_origin` on the backend: zero-pad the kernel to ``shape`` and roll its
+    centre to the origin (the same element moves, so the result is the same bits)."""
+    size = kernel.shape[-1]
+    padded = bk.zeros(tuple(shape), np.float64)
+    padded[:size, :size] = kernel
+    return bk.roll(padded, (-(size // 2), -(size // 2)), (0, 1))
+
+
+def _kernel_from_origin(array, size, bk):
+    """Adjoint of :func:`_kernel_to_origin`: read the ``size x size`` kernel window around the origin."""
     c = size // 2
-    return np.roll(array, (c, c), axis=(0, 1))[:size, :size]
+    return bk.roll(array, (c, c), (0, 1))[:size, :size]
 
 
-def _kernel_update(latent_grads, data_grads, masks, kernel, weight, iterations=20):
-    """Minimise ``sum_d ||M_d (k * gS_d - gy_d)||^2 + weight ||k||^2`` over the kernel support by CG,
-    started from the current kernel; returns the unconstrained minimiser (projection is the caller's)."""
-    shape = latent_grads.shape[1:]
+# Relative residual at which the kernel CG stops: ||r|| <= 1e-5 ||rhs||.
+_KERNEL_CG_TOL = 1e-5
+
+
+def _kernel_update(latent_grads, data_grads, masks, kernel, weight, bk, iterations=20):
+    """Minimise ``sum_d ||M_d (k * gS_d - gy_d)||^2 + weight ||k||^2`` over the kernel support by CG
+    (:func:`deconvkit.solvers._linalg.conjugate_gradient`), started from the current (host) kernel; the
+    arrays are on the backend ``bk``. Returns the unconstrained minimiser on the host (the projection is
+    the caller's)."""
+    shape = tuple(latent_grads.shape[1:])
     size = kernel.shape[0]
     # the unknown here is the kernel: the operator is convolution with the latent gradients, k -> gS * k
-    bk = _fft_backend()
     spectra = to_spectrum(latent_grads, shape, bk)
-    conj_spectra = np.conj(spectra)
+    conj_spectra = bk.conj(spectra)
 
-    def normal(k):
-        predicted = from_spectrum(spectra * to_spectrum(psf_to_origin(k, shape), shape, bk), shape, bk) * masks
-        back = from_spectrum((conj_spectra * to_spectrum(predicted, shape, bk)).sum(axis=0), shape, bk)
-        return _kernel_from_origin(back, size) + weight * k
+    def normal(k):  # k: (1, size, size), CG's one-channel layout
+        k = k[0]
+        predicted = from_spectrum(spectra * to_spectrum(_kernel_to_origin(k, shape, bk), shape, bk), shape,
+                                  bk) * masks
+        back = from_spectrum(bk.sum(conj_spectra * to_spectrum(predicted, shape, bk), axis=0), shape, bk)
+        return (_kernel_from_origin(back, size, bk) + weight * k)[None]
 
     rhs = _kernel_from_origin(
-        from_spectrum((conj_spectra * to_spectrum(data_grads * masks, shape, bk)).sum(axis=0), shape, bk), size)
-    k = kernel.copy()
-    r = rhs - normal(k)
-    p = r.copy()
-    rr = float((r * r).sum())
-    stop = 1e-10 * float((rhs * rhs).sum())
-    for _ in range(iterations):
-        if rr <= stop:
-            break
-        ap = normal(p)
-        alpha = rr / float((p * ap).sum())
-        k += alpha * p
-        r -= alpha * ap
-        rr_new = float((r * r).sum())
-        p = r + (rr_new / rr) * p
-        rr = rr_new
-    return k
+        from_spectrum(bk.sum(conj_spectra * to_spectrum(data_grads * masks, shape, bk), axis=0), shape, bk),
+        size, bk)
+    k, _, _ = conjugate_gradient(normal, rhs[None], bk.asarray(kernel, np.float64)[None], tol=_KERNEL_CG_TOL,
+                                 max_iter=iterations, backend=bk)
+    return bk.to_numpy(k[0])
 
 
 def _salient_threshold(grads, size, current=None):
     """Gradient-magnitude threshold keeping at least ``2 * size`` pixels in each of four orientation
-    bins (Cho & Lee 2009): enough edges in every direction to constrain every kernel direction."""
-    magnitude = np.sqrt(grads[0] ** 2 + grads[1] ** 2)
+    bins (Cho & Lee 2009): enough edges in every direction to constrain every kernel direction.
+    ``grads`` is a host array; once set, the threshold is only decayed (``current`` is returned)."""
     if current is not None:
         return current
+    magnitude = np.sqrt(grads[0] ** 2 + grads[1] ** 2)
     angle = np.mod(np.arctan2(grads[0], grads[1]), np.pi)
     bins = np.minimum((angle / (np.pi / 4)).astype(int), 3)
     need = 2 * size
@@ -263,13 +277,39 @@ def _salient_threshold(grads, size, current=None):
     return float(min(thresholds)) if thresholds else 0.0
 
 
+class _Level:
+    """The set-up of one pyramid level, shared by its alternating iterations: the resampled image ``y``
+    (on the backend), its smooth extension ``y_ext`` onto the FFT ``domain``, the observed ``window``,
+    the data gradients with their masks, ``|DFT(D)|^2`` and the dark-channel patch."""
+
+    def __init__(self, image, factor: float, k_size: int, dark_patch: int, bk):
+        self.y = _downsample(image, factor, bk)
+        host = bk.to_numpy(self.y)  # the set-up is built on the host and copied once
+        self.domain = fast_shape([n + k_size - 1 for n in host.shape])
+        offset = (k_size // 2, k_size // 2)
+        self.window = tuple(slice(o, o + n) for o, n in zip(offset, host.shape))
+        self.y_ext = bk.asarray(smooth_extend(host[None], self.domain, offset)[0])
+        data_grads, masks = _window_gradients(host, self.domain, offset)
+        self.data_grads, self.masks = bk.asarray(data_grads), bk.asarray(masks)
+        self.grad_abs2 = bk.asarray(_grad_abs2(self.domain))
+        self.patch = max(int(round(dark_patch * factor)), 1) | 1
+
+
+def _mean_square(x, bk) -> float:
+    return bk.item(bk.sum(x * x)) / math.prod(x.shape)
+
+
 def estimate_general(image: np.ndarray, size: int, *, lam_grad: float = 4e-3, inner_iterations: int = 5,
                      kernel_weight: float = 2.0, progress=None, use_threshold: bool = True,
-                     dark: float = 0.0, dark_patch: int = 15):
+                     dark: float = 0.0, dark_patch: int = 15, backend=None):
     """Estimate a ``size x size`` camera-shake kernel from one grey image (float64, roughly [0, 1]).
 
-    Returns ``(kernel, info)``; the kernel is non-negative, sums to 1, and its centroid is at ``size // 2``.
+    ``backend`` is the array backend of the image-sized work (a name or an instance; default NumPy).
+    Returns ``(kernel, info)``; the kernel (a NumPy array) is non-negative, sums to 1, and its centroid
+    is at ``size // 2``.
     """
+    bk = _backend(backend)
+    image = bk.asarray(image, np.float64)
     sizes, factors = pyramid_sizes(size)
     total = len(sizes)
     kernel = None
@@ -277,42 +317,35 @@ def estimate_general(image: np.ndarray, size: int, *, lam_grad: float = 4e-3, in
     threshold = None
     energies = []
     for level, (k_size, factor) in enumerate(zip(sizes, factors)):
-        y = _downsample(image, factor)
         if kernel is None:
             kernel = _initial_kernel(k_size)
         else:
             kernel = _resize_kernel(kernel, factors[level] / factors[level - 1], k_size)
-        domain = fast_shape([n + k_size - 1 for n in y.shape])
-        offset = (k_size // 2, k_size // 2)
-        y_ext = smooth_extend(y[None], domain, offset)[0]
-        window = tuple(slice(o, o + n) for o, n in zip(offset, y.shape))
-        data_grads, masks = _window_gradients(y, domain, offset)
-        grad_abs2 = _grad_abs2(domain)
-        patch = max(int(round(dark_patch * factor)), 1) | 1
+        stage = _Level(image, factor, k_size, dark_patch, bk)
         for _ in range(inner_iterations):
-            blur = PeriodicConvolution(kernel, domain, np.float64, _fft_backend())
-            latent = _l0_intermediate(y_ext, blur, lam, grad_abs2, dark=dark, patch=patch)
-            latent_grads = _gradients(latent)
+            blur = PeriodicConvolution(kernel, stage.domain, np.float64, bk)
+            latent = _l0_intermediate(stage.y_ext, blur, lam, stage.grad_abs2, dark=dark, patch=stage.patch)
+            latent_grads = _gradients(latent, bk)
             if use_threshold:
-                inside = latent_grads[(slice(None),) + window]
-                threshold = _salient_threshold(inside, k_size, threshold)
-                weak = np.sqrt(latent_grads[0] ** 2 + latent_grads[1] ** 2) < threshold
+                if threshold is None:  # set once, on the coarsest level, then only decayed
+                    threshold = _salient_threshold(bk.to_numpy(latent_grads[(slice(None),) + stage.window]),
+                                                   k_size)
+                weak = bk.sqrt(latent_grads[0] ** 2 + latent_grads[1] ** 2) < threshold
                 latent_grads[:, weak] = 0.0
                 threshold /= 1.1
-            kernel = _kernel_update(latent_grads, data_grads, masks, kernel, kernel_weight)
+            kernel = _kernel_update(latent_grads, stage.data_grads, stage.masks, kernel, kernel_weight, bk)
             kernel = prune_psf(kernel)
             lam = max(lam / 1.1, 1e-4)
         kernel = centre_psf(kernel)
         if progress is not None:
             progress(level + 1, total)
-        residual = blur.forward(latent)[window] - y
-        energies.append(float(np.mean(residual ** 2)))
+        energies.append(_mean_square(blur.forward(latent)[stage.window] - stage.y, bk))
     return kernel, {"levels": total, "kernel_sizes": sizes, "final_lambda": lam,
                     "residual_rms": math.sqrt(energies[-1])}
 
 
 def refine_kernel(image: np.ndarray, kernel: np.ndarray, restored: np.ndarray, *, weight: float = 2.0,
-                  margin: int = 2, iterations: int = 30) -> np.ndarray:
+                  margin: int = 2, iterations: int = 30, backend=None) -> np.ndarray:
     """One last kernel update against a full non-blind restoration ``restored`` of ``image``.
 
     The L0 intermediate image keeps only salient edges: that makes the coarse-to-fine estimate well posed,
@@ -321,20 +354,23 @@ def refine_kernel(image: np.ndarray, kernel: np.ndarray, restored: np.ndarray, *
     *all* the gradients of a regularised restoration with the estimate sharpens it. The restoration is only
     known on the frame, so the data term uses only the pixels whose blur support lies inside it. One round
     only: on synthetic shake (``benchmarks/blind_calibrate.py`` images) a second round lost 0.6 dB.
+    ``image`` and ``restored`` are host arrays; ``backend`` runs the update (default NumPy).
     Returns the updated kernel (non-negative, pruned, centred, cropped to its support plus ``margin``).
     """
+    bk = _backend(backend)
     size = kernel.shape[0] + 2 * margin
     half = size // 2
     shape = image.shape
     domain = fast_shape([n + size for n in shape])
     latent = np.zeros(domain)
     latent[:shape[0], :shape[1]] = restored
-    latent_grads = _gradients(latent)
+    latent_grads = _gradients(bk.asarray(latent), bk)
     latent_grads[:, shape[0] - 1:, :] = 0.0  # no differences across the frame's edge
     latent_grads[:, :, shape[1] - 1:] = 0.0
     data_grads, masks = _window_gradients(image, domain, (0, 0))
     inside = np.zeros(domain)  # data pixels whose blur support (and forward difference) stays in the frame
     inside[half + 1:shape[0] - half - 1, half + 1:shape[1] - half - 1] = 1.0
     masks *= inside
-    updated = _kernel_update(latent_grads, data_grads, masks, _fit_size(kernel, size), weight, iterations)
+    updated = _kernel_update(latent_grads, bk.asarray(data_grads), bk.asarray(masks), _fit_size(kernel, size),
+                             weight, bk, iterations)
     return centre_psf(prune_psf(updated))
