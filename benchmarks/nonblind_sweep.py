@@ -274,7 +274,7 @@ def run_classes(args):
 SELECTION_CALIBRATION = {
     "natural": ("chelsea", "coffee"),
     "texture": ("grass", "gravel"),
-    "points": ("stars11", "stars12"),
+    "points": ("stars11", "stars12", "stars13"),
 }
 
 
@@ -293,7 +293,7 @@ def selection_image(name, size=256):
 def run_selection(args):
     """Per case: every candidate's true PSNR as ``auto`` would solve it, the ranking's risks, auto's choice."""
     images = SELECTION_CALIBRATION if args.selection == "calibration" else CLASS_IMAGES
-    psfs = psf_set(False)
+    psfs = {**psf_set(False), "gaussian2": deconvkit.psf.gaussian(2.0)}
     psfs = {k: psfs[k] for k in args.selection_psfs.split(",") if k in psfs}
     noise_levels = tuple(float(v) for v in args.selection_noise.split(","))
     from deconvkit.solvers._selection import CANDIDATES
@@ -303,7 +303,7 @@ def run_selection(args):
     done = {(r["image"], r["psf"], r["noise"]) for r in rows}
     for cls, names in images.items():
         for image_name in names:
-            sharp = selection_image(image_name)
+            sharp = selection_image(image_name, args.selection_size)
             for psf_name, psf in psfs.items():
                 for n_index, sigma in enumerate(noise_levels):
                     if (image_name, psf_name, sigma) in done:
@@ -314,7 +314,8 @@ def run_selection(args):
                     restored, info = deconvkit.deconvolve(blurred, psf, method="auto", return_info=True)
                     seconds = time.perf_counter() - start
                     row = {"class": cls, "image": image_name, "psf": psf_name, "noise": sigma,
-                           "chosen": info["method"], "auto": psnr(restored, reference), "auto_time_s": seconds,
+                           "size": list(sharp.shape), "chosen": info["method"],
+                           "auto": psnr(restored, reference), "auto_time_s": seconds,
                            "ranking": info.get("ranking"), "errors": info.get("ranking_standard_error"),
                            "psnr": {}}
                     for name in CANDIDATES:
@@ -363,6 +364,43 @@ def analyse_selection(rows, rule=None):
         cells += [f"{np.mean([max(r['psnr'].values()) for r in sel]):.2f}", f"{np.mean(rho):+.2f}",
                   f"{sum(top)}/{len(sel)}", f"{good}/{bad}"]
         print(" | ".join(cells))
+
+
+def switch_rule(margin, sigmas):
+    """``choose`` with another margin (fraction of TV's risk) and number of standard errors."""
+    from deconvkit.solvers._selection import choose
+
+    return lambda ranking, errors: choose(ranking, errors, margin=margin, sigmas=sigmas)
+
+
+def fit_switch(rows):
+    """The (margin, sigmas) of the switch rule that maximises the mean PSNR gain over TV on ``rows``
+    (calibration cases); among rules within 0.01 dB of the best, the most conservative (largest margin,
+    then most errors), so that a near-tie in calibration keeps TV's measured default."""
+    results = []
+    for margin in (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3):
+        for sigmas in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5):
+            rule = switch_rule(margin, sigmas)
+            gain = np.mean([r["psnr"][rule(r["ranking"], r["errors"])] - r["psnr"]["tv"] for r in rows])
+            results.append((float(gain), margin, sigmas))
+    best = max(g for g, _, _ in results)
+    gain, margin, sigmas = max((r for r in results if r[0] >= best - 0.01), key=lambda r: (r[1], r[2]))
+    print(f"switch rule fitted on {len(rows)} calibration cases: margin {margin}, {sigmas} standard errors "
+          f"(mean gain over TV {gain:+.3f} dB; best of the grid {best:+.3f})")
+    return margin, sigmas
+
+
+def run_analysis(args):
+    calibration = [row for path in args.fit_switch for row in json.loads(path.read_text())]
+    margin, sigmas = fit_switch(calibration)
+    rule = switch_rule(margin, sigmas)
+    print("\ncalibration, re-chosen with the fitted rule:")
+    analyse_selection(calibration, rule)
+    evaluation = [row for path in args.evaluate for row in json.loads(path.read_text())]
+    if evaluation:
+        print("\nevaluation, re-chosen with the fitted rule:")
+        analyse_selection(evaluation, rule)
+    return {"margin": margin, "sigmas": sigmas}
 
 
 def run_calibration(args):
@@ -441,7 +479,12 @@ def main(argv=None):
                              "calibration images or on the class evaluation images")
     parser.add_argument("--selection-psfs", default="levin4,motion15_30")
     parser.add_argument("--selection-noise", default="0.01,0.02")
+    parser.add_argument("--selection-size", type=int, default=256, help="with --selection: centre crop (px)")
     parser.add_argument("--no-oracle", action="store_true", help="with --selection: skip the scikit-image oracles")
+    parser.add_argument("--fit-switch", type=Path, nargs="+", metavar="CALIBRATION_JSON",
+                        help="fit the ranking's switch rule on a --selection calibration JSON and report it on "
+                             "the --evaluate JSONs (no solving)")
+    parser.add_argument("--evaluate", type=Path, nargs="*", default=[])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if args.check_rl:
@@ -449,6 +492,8 @@ def main(argv=None):
         return 0
     if args.calibrate:
         result = run_calibration(args)
+    elif args.fit_switch:
+        result = run_analysis(args)
     elif args.selection:
         result = run_selection(args)
     elif args.classes:
