@@ -138,3 +138,14 @@ def test_colour_channels_share_parameters(camera):
     # each channel restored with the shared weight (and constraint) equals restoring it alone with them
     single = deconvkit.deconvolve(y[..., 1], psf, method="tv", lam=info["lam"], nonneg=info["nonneg"])
     assert np.allclose(x[..., 1], single, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["tikhonov", "richardson_lucy"])
+def test_auto_solver_rule_names_one_candidate(camera, name):
+    """``solver_rule=<candidate>`` skips the ranking and solves that candidate as auto would: here the
+    same as calling the method itself (same unknown boundary, same noise estimate)."""
+    psf = deconvkit.psf.gaussian(1.5)
+    y = deconvkit.blur(camera[:80, :80], psf, boundary="valid", noise=0.01, rng=0)
+    x, info = deconvkit.deconvolve(y, psf, solver_rule=name, return_info=True)
+    assert info["method"] == name and info["chosen_by"] == "auto" and "ranking" not in info
+    assert np.allclose(x, deconvkit.deconvolve(y, psf, method=name), atol=1e-6)

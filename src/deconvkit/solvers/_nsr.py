@@ -43,6 +43,13 @@ _PASSBAND = 0.5
 _ABOVE_NOISE = 4.0
 _MAX_EXPONENT = 2.0
 _STOPBAND = 0.1
+# Where the data power does not exceed the noise's, the signal there is taken as this fraction of the noise
+# power, not as zero: in the fallback fit (too few frequencies above the noise: a sparse star field) the
+# geometric mean of zeros made the level 1e-160 and the NSR 1e+160, so the filter returned a constant.
+_UNSEEN_SIGNAL = 0.1
+# The NSR is kept within the range that ``wiener(nsr=...)`` accepts (the parameter table's bound), so
+# that the value reported in ``info`` reproduces the result (auto's ranking re-solves with it).
+NSR_MAX = 1e6
 
 
 def fit_signal_spectrum(otf_abs2, power, grad_abs2, sigma, spectrum_weights=None):
@@ -78,7 +85,7 @@ def fit_signal_spectrum(otf_abs2, power, grad_abs2, sigma, spectrum_weights=None
         w = weights[usable]
         slope = np.polyfit(x, y, 1, w=np.sqrt(w))[0] if np.ptp(x) > 0 else -1.0
         exponent = float(np.clip(-slope, 0.0, _MAX_EXPONENT))
-    signal = np.maximum(power[usable] - noise, 1e-300) / otf_abs2[usable]
+    signal = np.maximum(power[usable] - noise, _UNSEEN_SIGNAL * noise + 1e-300) / otf_abs2[usable]
     w = weights[usable]
     log_level = np.sum(w * (np.log(signal) + exponent * np.log(grad_abs2[usable]))) / np.sum(w)
     return float(np.exp(log_level)), exponent, int(np.count_nonzero(usable))
@@ -134,7 +141,7 @@ def wiener_nsr(problem, sigma=None):
     # discrepancy rule); the data-fit rule alone collapses without noise. The larger of the two is used.
     morozov = discrepancy_weight(problem, problem.backend.asarray(reg_abs2, dtype=np.float64)
                                  if not isinstance(reg_abs2, float) else 1.0, sigma_eff)
-    nsr = max(bayes, morozov)
+    nsr = min(max(bayes, morozov), NSR_MAX)
     info = {"nsr": float(nsr), "nsr_rule": "Wiener: noise power / fitted signal spectrum c |D|^-2p"
             + (", raised to the discrepancy principle" if morozov > bayes else ""),
             "nsr_bayes": float(bayes), "nsr_discrepancy": float(morozov),

@@ -31,7 +31,8 @@ _ITERATIONS = integer("iterations", 1, MAX_ITERATIONS, allow_none=True)
 _WEIGHT = real("lam", 0, 1e6, low_inclusive=False, allow_none=True)
 _WEIGHT_OR_ZERO = real("lam", 0, 1e6, allow_none=True)
 _SATURATION = Spec("saturation", "float", 0, None, low_inclusive=False, allow_none=True, words=("auto",))
-_SOLVER_RULES = ("sure", "tv")  # auto.SOLVER_RULES (a test keeps them equal)
+# auto.SOLVER_RULES (a test keeps them equal): "sure", or always one candidate
+_SOLVER_RULES = ("sure", "tv", "hyper_laplacian", "richardson_lucy", "tikhonov", "wiener")
 _NONNEG = boolean("nonneg")
 _ACCELERATE = boolean("accelerate")
 

@@ -2,9 +2,11 @@
 
 The choice, measured on the Levin et al. 2009 captures and a synthetic sweep (``docs/benchmarks.md``):
 
-* the solver is isotropic TV (:mod:`.tv`): on both benchmarks it beats the hyper-Laplacian prior, Tikhonov,
-  Wiener and Richardson-Lucy at their own automatic settings, and it is convex, so its result does not
-  depend on a continuation schedule;
+* the solver is isotropic TV (:mod:`.tv`) by default: on both benchmarks it beats the hyper-Laplacian prior,
+  Tikhonov, Wiener and Richardson-Lucy at their own automatic settings, and it is convex, so its result
+  does not depend on a continuation schedule; per image, a candidate whose projected SURE on the same crop
+  is clearly lower (a margin and a number of standard errors fitted on calibration images,
+  :mod:`._selection`) replaces it, and the ranking is reported in ``info["ranking"]``;
 * the boundary strategy is ``"unknown"`` (exact camera model: the frame sees a larger scene);
 * the noise level is estimated once from the blurred data and shared by all channels
   (:func:`deconvkit.noise.estimate_noise`);
@@ -32,14 +34,15 @@ import numpy as np
 from .._shared import DeconvkitError
 from . import _selection
 from ._base import Problem, get_solver, register_solver
-from ._selection import SureCrop, choose, rank_candidates, solve_candidate
+from ._selection import CANDIDATES, SureCrop, choose, rank_candidates, solve_candidate
 from ._splitting import saturation_weight
 from .tv import TV_ITERATIONS, TV_SHORT_ITERATIONS, default_tv_lam
 
 __all__ = ["sure_weight", "looks_non_negative"]
 
 WEIGHT_RULES = ("sure", "calibrated")
-SOLVER_RULES = ("sure", "tv")
+# "sure": ranked per image; a candidate's name: always that candidate at the setting auto would use
+SOLVER_RULES = ("sure",) + CANDIDATES
 # Multiples of the calibrated weight that SURE may pick: sqrt(2)^k for integer k in [-4, 4] (0.25x-4x),
 # counted in whole steps so that rounding cannot end the walk early.
 _SURE_STEP = math.sqrt(2.0)
@@ -67,8 +70,9 @@ _SURE_ITERATIONS = TV_SHORT_ITERATIONS
             "lam_scale": "multiply the chosen weight (default 1; deconvkit.deblur raises it because an "
                          "estimated PSF's error acts as extra noise; TV is then kept)",
             "solver_rule": "'sure' (default): rank TV, hyper-Laplacian, RL, Tikhonov and Wiener by a "
-                           "projected SURE on the same crop and use the best (info['ranking']); 'tv': "
-                           "always TV"},
+                           "projected SURE on the same crop and use the best (info['ranking']); a "
+                           "candidate's name ('tv', 'hyper_laplacian', 'richardson_lucy', 'tikhonov', "
+                           "'wiener'): always that one, solved as auto would solve it"},
 )
 def auto(problem, *, iterations=None, weight_rule="sure", lam_scale=1.0, solver_rule="sure"):
     if weight_rule not in WEIGHT_RULES:
@@ -81,6 +85,8 @@ def auto(problem, *, iterations=None, weight_rule="sure", lam_scale=1.0, solver_
     params = {"saturation": "auto", "nonneg": looks_non_negative(problem)}
     if iterations is not None:
         params["iterations"] = int(iterations)
+    if solver_rule not in ("sure", "tv"):
+        return _solve_chosen(problem, solver_rule, params, iterations, sigma, {})
     lam = default_tv_lam(sigma)
     extra, solved = {}, None
     if weight_rule == "sure" and sigma > 0:
@@ -94,12 +100,7 @@ def auto(problem, *, iterations=None, weight_rule="sure", lam_scale=1.0, solver_
             extra["ranking_standard_error"] = errors
             chosen = choose(ranking, errors)
             if chosen != "tv":
-                x, info = solve_candidate(problem, chosen, params, iterations)
-                # whether the result is constrained to x >= 0 (RL is by construction; the linear ones not)
-                nonneg = chosen == "richardson_lucy" or (chosen == "hyper_laplacian" and params["nonneg"])
-                info.update(method=chosen, chosen_by="auto", noise_sigma_estimate=sigma, nonneg=nonneg,
-                            **extra)
-                return x, info
+                return _solve_chosen(problem, chosen, params, iterations, sigma, extra)
     if solved is not None and lam_scale == 1:  # the crop was the whole image, solved in full already
         x, info = solved
     else:
@@ -108,6 +109,15 @@ def auto(problem, *, iterations=None, weight_rule="sure", lam_scale=1.0, solver_
     info.update(method="tv", chosen_by="auto", lam_rule="calibrated lam = a * sigma^b (noise estimate)"
                 + (", times the SURE-chosen factor" if extra else ""),
                 lam_scale=float(lam_scale), noise_sigma_estimate=sigma, **extra)
+    return x, info
+
+
+def _solve_chosen(problem, chosen, params, iterations, sigma, extra):
+    """The whole problem solved by the non-TV candidate ``chosen``, with auto's report."""
+    x, info = solve_candidate(problem, chosen, params, iterations)
+    # whether the result is constrained to x >= 0 (RL is by construction; the linear ones not)
+    nonneg = chosen == "richardson_lucy" or (chosen == "hyper_laplacian" and params["nonneg"])
+    info.update(method=chosen, chosen_by="auto", noise_sigma_estimate=sigma, nonneg=nonneg, **extra)
     return x, info
 
 
