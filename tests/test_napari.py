@@ -63,6 +63,25 @@ def test_work_function_matches_the_library_and_reports_progress():
         list(deconvolution_steps(volume, (0.1, 0.1), PSF))
 
 
+def test_default_layer_scale_is_not_taken_for_a_voxel_size():
+    pytest.importorskip("magicgui")
+    from deconvkit import DeconvkitError
+    from deconvkit.microscopy import restore
+    from deconvkit.napari._widget import deconvolution_steps
+
+    volume = small_volume()
+    with pytest.raises(DeconvkitError, match="napari's default.*spacing=dz/dy/dx"):
+        list(deconvolution_steps(volume, (1.0, 1.0, 1.0), PSF))
+    # a spec with its own spacing needs no layer scale, and that spacing is used
+    own = PSF + ",spacing=0.3/0.1/0.1"
+    steps = deconvolution_steps(volume, (1.0, 1.0, 1.0), own, "wiener")
+    with pytest.raises(StopIteration) as stop:
+        while True:
+            next(steps)
+    expected, _ = restore(volume, PSF, spacing=SPACING, method="wiener")
+    np.testing.assert_allclose(stop.value.value[0], expected, rtol=1e-5, atol=1e-6)
+
+
 def test_widget_in_a_headless_viewer(qtbot):
     """napari's ViewerModel: the real layer list and add_image, without the OpenGL canvas (the offscreen Qt
     platform has no OpenGL, so a full ``napari.Viewer`` cannot draw a layer there). The widget's Qt parts,

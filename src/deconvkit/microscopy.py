@@ -18,11 +18,6 @@ from .psf._optics import check_spacing
 __all__ = ["microscope_psf", "restore", "fit_psf"]
 
 
-def _takes_spacing(name: str) -> bool:
-    model = psf_module.available().get(name) or psf_module._registry._MODELS.get(name)
-    return model is not None and any(p.name == "spacing" for p in model.params)
-
-
 def microscope_psf(psf, spacing, *, psf_spacing=None) -> np.ndarray:
     """A PSF sampled at the data's voxel ``spacing`` (micrometres, ``(dz, dy, dx)`` or ``(dy, dx)``).
 
@@ -50,12 +45,9 @@ def microscope_psf(psf, spacing, *, psf_spacing=None) -> np.ndarray:
     text = os.fspath(psf) if isinstance(psf, os.PathLike) else psf
     if not isinstance(text, str):
         raise DeconvkitError(f"psf must be a spec, a path or an array, got {type(psf).__name__}")
-    name, _, arguments = text.strip().partition(":")
-    if _takes_spacing(name.strip().lower()):
-        if "spacing" not in arguments.replace(" ", "").lower():
-            joined = "/".join(f"{s:g}" for s in spacing)
-            text = f"{text.strip()}{',' if arguments.strip() else ''}spacing={joined}"
-        return psf_module.parse(text)
+    spec = psf_module.parse_spec(text)
+    if spec is not None and any(p.name == "spacing" for p in spec[0].params):
+        return psf_module.parse(text, spacing=spacing)  # a spacing= in the spec wins over the data's
     if os.path.exists(text):
         return psf_module.load_measured(text, spacing, psf_spacing=psf_spacing)
     return psf_module.parse(text)  # other models (gaussian, ...) are in voxels; errors name the spec

@@ -34,6 +34,12 @@ def deconvolution_steps(data, scale, psf_spec: str, method: str = "auto", backgr
     if data.ndim not in (2, 3):
         raise DeconvkitError(f"the layer is {data.ndim}-D; deconvkit restores 2-D images and 3-D stacks")
     scale = tuple(float(s) for s in scale)[-data.ndim:]
+    if all(s == 1.0 for s in scale) and _needs_spacing(psf_spec):
+        # napari gives every layer scale 1 unless a reader or the user set it: 1 um voxels would build a
+        # PSF a few pixels wide and quietly do almost nothing, so say what is missing instead.
+        raise DeconvkitError("the layer's scale is napari's default (1 per axis), not a voxel size; set the "
+                             "layer's scale to the voxel spacing in micrometres (dz, dy, dx) or add "
+                             "spacing=dz/dy/dx to the PSF spec")
     params = {"background": float(background)} if method == "poisson_rl" else {}
     events: queue.Queue = queue.Queue()
     outcome: dict = {}
@@ -56,6 +62,14 @@ def deconvolution_steps(data, scale, psf_spec: str, method: str = "auto", backgr
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def _needs_spacing(psf_spec) -> bool:
+    """Whether ``psf_spec`` is a microscope model spec that leaves the spacing to the layer."""
+    from ..psf import parse_spec
+
+    spec = parse_spec(psf_spec)
+    return spec is not None and any(p.name == "spacing" for p in spec[0].params) and "spacing" not in spec[1]
 
 
 class DeconvolveWidget(Container):

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.ndimage
 
 from .._shared import DeconvkitError
-from ._registry import PSFModel, Param, available, load, normalise, parse, register_psf
+from ._registry import PSFModel, Param, available, load, normalise, parse, parse_spec, register_psf
 # Registration order is the order :func:`available` lists the models in (and positional help shows).
 from .motion import motion  # noqa: I001
 from .defocus import defocus
@@ -35,7 +35,8 @@ from ._spacing import load_measured, resample
 
 
 __all__ = ["motion", "defocus", "gaussian", "widefield", "gibson_lanni", "confocal", "parse", "available",
-           "register_psf", "load", "load_measured", "normalise", "resample", "center", "crop", "Param", "PSFModel"]
+           "parse_spec", "register_psf", "load", "load_measured", "normalise", "resample", "center", "crop", "Param",
+           "PSFModel"]
 
 for _module in pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_"):

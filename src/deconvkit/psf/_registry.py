@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import DeconvkitError, InputError, InputNotFoundError, PSFError, PSFNotFoundError
 
-__all__ = ["Param", "PSFModel", "register_psf", "available", "parse", "load", "check_scalar",
+__all__ = ["Param", "PSFModel", "register_psf", "available", "parse", "parse_spec", "load", "check_scalar",
            "PSF_FILE_EXTENSIONS", "MAX_PSF_EXTENT"]
 
 # A PSF wider than this is almost certainly a typo (``length=15000``) and would allocate gigabytes.
@@ -150,11 +150,12 @@ def _valid_names() -> str:
     return ", ".join(available())
 
 
-def _parse_arguments(model: PSFModel, text: str) -> dict:
+def _parse_arguments(model: PSFModel, text: str, supplied=()) -> dict:
     """Turn ``length=15,angle=30`` (or positional ``15,30``) into keyword arguments for ``model``.
 
     A bare value after ``key=value`` extends that key's value when the parameter takes a sequence, which is
-    how ``sigma=1.5,2`` gives an anisotropic Gaussian.
+    how ``sigma=1.5,2`` gives an anisotropic Gaussian. Required parameters named in ``supplied`` may be
+    missing: the caller fills them (the voxel spacing from the image file).
     """
     by_name = {p.name: p for p in model.params}
     values: dict[str, list[str]] = {}
@@ -187,7 +188,7 @@ def _parse_arguments(model: PSFModel, text: str) -> dict:
     kwargs = {}
     for param in model.params:
         if param.name not in values:
-            if param.required:
+            if param.required and param.name not in supplied:
                 raise PSFError(
                     f"PSF {model.name} needs parameter {param.name!r}; usage: {model.usage()}")
             continue
@@ -196,7 +197,42 @@ def _parse_arguments(model: PSFModel, text: str) -> dict:
     return kwargs
 
 
-def parse(spec) -> np.ndarray:
+def parse_spec(spec, supplied=("spacing",)):
+    """Check a model spec and return ``(model, kwargs)`` without building the PSF; ``None`` if it names no model.
+
+    Lets a caller (the CLI) refuse a bad spec before reading the image, and learn whether the spec gives
+    ``spacing`` or leaves it to be filled from the image's metadata (``"spacing" in kwargs``).
+
+    Parameters
+    ----------
+    spec : str or other
+        Anything :func:`parse` accepts; only a ``NAME:...`` string naming a registered model gives a result.
+    supplied : sequence of str
+        Required parameters that may be missing because the caller will supply them.
+
+    Raises
+    ------
+    PSFError
+        The spec names a model but its parameters are malformed, unknown or missing.
+
+    Examples
+    --------
+    >>> model, kwargs = parse_spec("widefield:na=1.4,wavelength=0.52")
+    >>> model.name, kwargs
+    ('widefield', {'na': 1.4, 'wavelength': 0.52})
+    >>> parse_spec("psf.tif") is None
+    True
+    """
+    if not isinstance(spec, str):
+        return None
+    name, _, arguments = spec.strip().partition(":")
+    model = _MODELS.get(name.strip().lower())
+    if model is None:
+        return None
+    return model, _parse_arguments(model, arguments, supplied)
+
+
+def parse(spec, *, spacing=None) -> np.ndarray:
     """Build a PSF from a CLI spec string or load it from a file.
 
     Parameters
@@ -209,6 +245,10 @@ def parse(spec) -> np.ndarray:
         * A path to a PNG, TIFF, JPEG or NPY file, or ``FILE.npz:NAME`` for one array of an NPZ archive
           (``psfs.npz:psf1``), loaded with :func:`load` (normalised to sum 1).
         * An array, validated and normalised like a file.
+    spacing : sequence of float, optional
+        Voxel spacing in micrometres (``(dz, dy, dx)`` or ``(dy, dx)``) for a model that takes one
+        (``widefield``, ``gibson_lanni``, ``confocal``) when the spec gives none: the CLI passes the input
+        file's metadata spacing here. A ``spacing=`` in the spec wins. Ignored by the other models and files.
 
     Returns
     -------
@@ -236,7 +276,11 @@ def parse(spec) -> np.ndarray:
     name, _, arguments = text.partition(":")
     model = _MODELS.get(name.strip().lower())
     if model is not None:
-        kwargs = _parse_arguments(model, arguments)
+        takes_spacing = any(p.name == "spacing" for p in model.params)
+        supplied = ("spacing",) if spacing is not None and takes_spacing else ()
+        kwargs = _parse_arguments(model, arguments, supplied)
+        if supplied and "spacing" not in kwargs:
+            kwargs["spacing"] = tuple(float(s) for s in np.atleast_1d(spacing))
         try:
             return model(**kwargs)
         except PSFError:
