@@ -484,7 +484,7 @@ def _col2im_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> 
 # Working-set targets for the blocked loops below: the accumulator block plus one input block should stay in
 # the 1-2 MiB L2 cache of current x86 cores, so each tap's multiply-add runs from cache, not memory.
 SHIFT_BLOCK_BYTES = 2**19
-DEPTHWISE_BLOCK_ELEMENTS = 2**18
+DEPTHWISE_BLOCK_ELEMENTS = 2**19
 
 
 def _pad_or_crop(x, before, after):
@@ -523,6 +523,9 @@ def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True
       the accumulator block (a taller, better-shaped product for BLAS than im2col's ``C_out x (C_in k^d)``
       when channels are few).
     """
+    if weight.shape[1] == 1:
+        out = _depthwise_shift(x, weight, before, after, dilation)
+        return np.ascontiguousarray(out) if contiguous else out
     unpadded = not any(before) and not any(after) and x.flags.c_contiguous
     xp = x if unpadded else _pad_or_crop(x, before, after)
     n_batch, in_channels = xp.shape[:2]
@@ -537,9 +540,6 @@ def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True
     taps = len(offsets)
     # one past the last valid output position, in flat padded coordinates
     span = sum((o - 1) * st for o, st in zip(out_shape, strides)) + 1
-    if in_per_group == 1:
-        out = _depthwise_shift(xp, weight, dilation, out_shape, strides, span)
-        return np.ascontiguousarray(out) if contiguous else out
     # channels-last: (N * flat, groups, C_in/g); the flat shift then also runs across the batch (the rows
     # that straddle two images are among the discarded ones)
     cl = np.ascontiguousarray(np.moveaxis(xp, 1, -1)).reshape(n_batch * flat, groups, in_per_group)
@@ -585,50 +585,108 @@ def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True
     return np.ascontiguousarray(out) if contiguous else out
 
 
-def _depthwise_shift(xp, weight, dilation, out_shape, strides, span) -> np.ndarray:
-    """Stride-1 correlation of padded ``xp`` (N, C, *P) with one input channel per group (depthwise).
+def _grid_view(rows, offset, out_shape, strides):
+    """``rows`` (..., flat) read from flat position ``offset`` as the grid ``out_shape`` of a padded array
+    with flat ``strides`` (a view)."""
+    item = rows.itemsize
+    return np.lib.stride_tricks.as_strided(rows[..., offset:], shape=rows.shape[:-1] + tuple(out_shape),
+                                           strides=rows.strides[:-1] + tuple(st * item for st in strides))
+
+
+def _depthwise_shift(x, weight, before, after, dilation, into=None) -> np.ndarray:
+    """Stride-1 correlation of batched ``x`` (N, C, *S) with one input channel per group (depthwise), any
+    padding (negative: cropping); returns a (non-contiguous) view of the result.
+
+    ``into=(array, grid)``: write the result into ``array[(..., *grid)]`` instead (``array`` C-contiguous,
+    ``grid`` one slice per spatial axis, e.g. a stride phase of a transposed convolution's output), with the
+    last addition writing there directly -- no result array and no separate strided copy.
 
     Split every kernel tap into an *inner* offset (along the last axis, ``k_last`` of them) and an *outer*
-    one (the other axes, ``prod(kernel[:-1])``). Per block of (image, channel) rows: ``k_last`` shifted
-    copies ``X_j`` (the only copies), one stacked product ``H = W @ [X_0; ...; X_{k_last-1}]`` with the
-    ``(C_out/g * outer, k_last)`` weights (each row of ``H`` a 1-D correlation along the last axis), then
-    ``out = sum_outer H_outer`` shifted by its outer offset -- contiguous, flat additions. Against copying
-    all ``prod(kernel)`` shifted rows into the product (the previous method): 3 copies and 2 additions
-    instead of 9 copies for a 3x3 kernel (measured 25-30% faster on 8x64x64x64, docs/benchmarks_transposed.md).
-    Against one multiply and one add per tap (17 passes for 3x3): measured slower still.
+    one (the other axes, ``prod(kernel[:-1])``). Per block of (image, channel) rows, the product's operand
+    holds ``k_last`` zero-padded copies of each plane, written straight from ``x`` (no separate padding
+    pass), copy ``j`` placed so that one row stride apart it reads as the plane shifted by ``j`` taps. One
+    stacked product ``H = W @ [X_0; ...; X_{k_last-1}]`` with the ``(C_out/g * outer, k_last)`` weights gives
+    every row's 1-D correlations along the last axis, and ``out = sum_outer H_outer``, each shifted by its
+    outer offset, is a few contiguous flat additions. Measured on 8x64x64x64, 3x3 (docs/benchmarks_transposed.md):
+    copying all ``prod(kernel)`` shifted rows into the product (9 copies) was 25-40% slower, one multiply
+    and one add per tap (17 passes) slower still.
     """
-    n_batch, channels = xp.shape[:2]
-    padded = xp.shape[2:]
+    n_batch, channels = x.shape[:2]
+    spatial = x.shape[2:]
+    padded = tuple(n + b + a for n, b, a in zip(spatial, before, after))
     kernel = weight.shape[2:]
+    out_shape = tuple(n - d * (k - 1) for n, k, d in zip(padded, kernel, dilation))
     out_per_group = weight.shape[0] // channels
     flat = math.prod(padded)
+    strides = [math.prod(padded[i + 1:]) for i in range(len(padded))]
+    span = sum((o - 1) * st for o, st in zip(out_shape, strides)) + 1   # one past the last valid output
     k_last, d_last = kernel[-1], dilation[-1]
     outer = _shift_offsets(kernel[:-1], dilation[:-1], strides[:-1]) if len(kernel) > 1 else [0]
     n_outer = len(outer)
     h_span = span + max(outer)                 # H must cover every outer shift of the output span
-    rows = xp.reshape(n_batch * channels, flat)
-    # (C, C_out/g, *kernel[:-1], k_last) -> per channel (C_out/g * outer, k_last)
+    rows = x.reshape((n_batch * channels,) + tuple(spatial))
+    # (C * C_out/g, 1, *kernel[:-1], k_last) -> per channel (C_out/g * outer, k_last)
     weights = weight.reshape(channels, out_per_group * n_outer, k_last)
-    out = np.empty((n_batch * channels, out_per_group, flat), dtype=xp.dtype)
-    step = max(1, DEPTHWISE_BLOCK_ELEMENTS // (h_span * max(k_last, out_per_group * n_outer)))
-    step = min(step, len(rows))
-    columns = np.empty((step, k_last, h_span), dtype=xp.dtype)
-    partial = np.empty((step, out_per_group, n_outer, h_span), dtype=xp.dtype) if n_outer > 1 else None
+    if into is None:
+        out = np.empty((n_batch * channels, out_per_group, flat), dtype=x.dtype)
+    else:
+        destination = into[0].reshape((n_batch * channels, out_per_group) + into[0].shape[2:])
+        destination = destination[(slice(None), slice(None), *into[1])]
+        out = np.empty((1, out_per_group, flat), dtype=x.dtype) if n_outer == 1 else None
+    step = max(1, min(len(rows), DEPTHWISE_BLOCK_ELEMENTS // (h_span * max(k_last, out_per_group * n_outer))))
+    # copy j of a plane starts at j * (L - d_last), so at row stride L it reads as the plane shifted by j taps
+    row_length = flat + d_last
+    buffer = np.zeros((step, k_last * row_length), dtype=x.dtype)
+    operand = np.lib.stride_tricks.as_strided(buffer, shape=(step, k_last, h_span),
+                                              strides=(buffer.strides[0], row_length * x.itemsize, x.itemsize))
+    source, target = [], []
+    for n, b, size in zip(spatial, before, padded):   # the part of x inside the padded grid (the rest stays 0)
+        first, last = max(0, -b), min(n, size - b)
+        if first >= last:   # cropped away entirely: every output is 0
+            if into is not None:
+                destination[...] = 0
+                return into[0]
+            return np.zeros((n_batch, channels * out_per_group) + out_shape, dtype=x.dtype)
+        source.append(slice(first, last))
+        target.append(slice(first + b, last + b))
+    source, target = (slice(None), *source), (slice(None), *target)
+    planes = [buffer[:, j * (row_length - d_last):j * (row_length - d_last) + flat].reshape((step,) + padded)[target]
+              for j in range(k_last)]
+    partial = np.empty((step, out_per_group, n_outer, h_span), dtype=x.dtype) if n_outer > 1 else None
     for start in range(0, len(rows), step):
         stop = min(start + step, len(rows))
-        block = columns[:stop - start]
-        for j in range(k_last):
-            block[:, j] = rows[start:stop, j * d_last:j * d_last + h_span]
+        m = stop - start
+        for plane in planes:
+            plane[:m] = rows[start:stop][source]
         matrices = weights[np.arange(start, stop) % channels]
-        target = out[start:stop, :, :span]
-        if n_outer == 1:
-            np.matmul(matrices, block, out=target)
+        if into is not None:
+            # every addition on grid views (the valid outputs only), the last one into the destination
+            if n_outer == 1:
+                flat_result = np.matmul(matrices, operand[:m])
+                destination[start:stop] = _grid_view(flat_result, 0, out_shape, strides)
+                continue
+            h = partial[:m]
+            np.matmul(matrices, operand[:m], out=h.reshape(m, out_per_group * n_outer, h_span))
+            views = [_grid_view(h[:, :, i], outer[i], out_shape, strides) for i in range(n_outer)]
+            if n_outer == 2:
+                np.add(views[0], views[1], out=destination[start:stop])
+                continue
+            total = np.add(views[0], views[1])
+            for view in views[2:-1]:
+                total += view
+            np.add(total, views[-1], out=destination[start:stop])
             continue
-        h = partial[:stop - start]
-        np.matmul(matrices, block, out=h.reshape(stop - start, out_per_group * n_outer, h_span))
-        np.add(h[:, :, 0, outer[0]:outer[0] + span], h[:, :, 1, outer[1]:outer[1] + span], out=target)
+        result = out[start:stop, :, :span]
+        if n_outer == 1:
+            np.matmul(matrices, operand[:m], out=result)
+            continue
+        h = partial[:m]
+        np.matmul(matrices, operand[:m], out=h.reshape(m, out_per_group * n_outer, h_span))
+        np.add(h[:, :, 0, outer[0]:outer[0] + span], h[:, :, 1, outer[1]:outer[1] + span], out=result)
         for i in range(2, n_outer):
-            np.add(target, h[:, :, i, outer[i]:outer[i] + span], out=target)
+            np.add(result, h[:, :, i, outer[i]:outer[i] + span], out=result)
+    if into is not None:
+        return into[0]
     out = out.reshape((n_batch, channels * out_per_group) + tuple(padded))
     return out[(Ellipsis, *(slice(0, o) for o in out_shape))]
 
@@ -681,6 +739,12 @@ def _phase_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> n
         else:
             plans.append((before, after, taps, grid))
     if not plans:
+        return out
+    if weight.shape[0] == groups:
+        # depthwise: each phase pads x itself and its last addition writes straight into the phase's grid
+        for before, after, taps, grid in plans:
+            sub_weight = np.ascontiguousarray(flipped[(Ellipsis, *taps)])
+            _depthwise_shift(x, sub_weight, before, after, (1,) * len(kernel), into=(out, grid))
         return out
     # Pad once, by the most any phase needs, and read each phase's output as a window of its correlation
     # over that common padded input (instead of one padded copy of the input per phase).
