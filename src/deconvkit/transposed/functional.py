@@ -483,7 +483,7 @@ def _col2im_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> 
 # ----------------------------------------------------------------------------------------------------
 # Working-set targets for the blocked loops below: the accumulator block plus one input block should stay in
 # the 1-2 MiB L2 cache of current x86 cores, so each tap's multiply-add runs from cache, not memory.
-SHIFT_BLOCK_BYTES = 2**19
+SHIFT_BLOCK_BYTES = 2**16
 DEPTHWISE_BLOCK_ELEMENTS = 2**19
 
 
@@ -517,19 +517,33 @@ def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True
     positions that wrap around a row are computed and thrown away when the valid window is cropped at the
     end (``(padded - out) / padded`` extra work per axis, small for small kernels).
 
-    * one input channel per group (depthwise): per block of (image, channel) rows, the taps' shifted copies
-      (in cache) and one stacked product with the ``(C_out/g, taps)`` weights;
-    * otherwise: channels-last, per tap one BLAS product ``(block, C_in/g) @ (C_in/g, C_out/g)`` added into
-      the accumulator block (a taller, better-shaped product for BLAS than im2col's ``C_out x (C_in k^d)``
-      when channels are few).
+    * one input channel per group (depthwise): :func:`_depthwise_shift`;
+    * otherwise: channels-last, :func:`_channels_last_correlate`.
     """
     if weight.shape[1] == 1:
         out = _depthwise_shift(x, weight, before, after, dilation)
         return np.ascontiguousarray(out) if contiguous else out
     unpadded = not any(before) and not any(after) and x.flags.c_contiguous
     xp = x if unpadded else _pad_or_crop(x, before, after)
-    n_batch, in_channels = xp.shape[:2]
-    padded = xp.shape[2:]
+    # channels-last: (N, *P, C_in); the flat shift then also runs across the batch (the rows that straddle
+    # two images are among the discarded ones)
+    out = _channels_last_correlate(np.ascontiguousarray(np.moveaxis(xp, 1, -1)), weight, dilation, groups)
+    out_shape = tuple(n - d * (k - 1) for n, k, d in zip(xp.shape[2:], weight.shape[2:], dilation))
+    out = np.moveaxis(out[(slice(None), *(slice(0, o) for o in out_shape))], -1, 1)
+    return np.ascontiguousarray(out) if contiguous else out
+
+
+def _channels_last_correlate(cl, weight, dilation, groups) -> np.ndarray:
+    """The stride-1 correlation of a channels-last, already padded ``cl`` (N, *P, C_in): (N, *P, C_out),
+    valid in its leading ``P - d (k - 1)`` corner only (the rest is scratch from the flat shifts).
+
+    Per block of flat output positions, one BLAS product ``(block, C_in/g) @ (C_in/g, C_out/g)`` per kernel
+    tap, accumulated in place (a taller, better-shaped product for BLAS than im2col's ``C_out x (C_in k^d)``
+    when channels are few, and no column buffer).
+    """
+    n_batch = cl.shape[0]
+    padded = cl.shape[1:-1]
+    in_channels = cl.shape[-1]
     kernel = weight.shape[2:]
     out_channels, in_per_group = weight.shape[:2]
     out_per_group = out_channels // groups
@@ -540,18 +554,16 @@ def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True
     taps = len(offsets)
     # one past the last valid output position, in flat padded coordinates
     span = sum((o - 1) * st for o, st in zip(out_shape, strides)) + 1
-    # channels-last: (N * flat, groups, C_in/g); the flat shift then also runs across the batch (the rows
-    # that straddle two images are among the discarded ones)
-    cl = np.ascontiguousarray(np.moveaxis(xp, 1, -1)).reshape(n_batch * flat, groups, in_per_group)
+    cl = cl.reshape(n_batch * flat, groups, in_per_group)
     total = (n_batch - 1) * flat + span
     matrices = np.ascontiguousarray(
         weight.reshape(groups, out_per_group, in_per_group, taps).transpose(3, 0, 2, 1))  # (taps, g, Cg, Cog)
-    out = np.empty((n_batch * flat, groups, out_per_group), dtype=x.dtype)
-    block = max(64, SHIFT_BLOCK_BYTES // (x.itemsize * max(in_channels, out_channels)))
-    if groups == 1 and x.dtype in (np.float32, np.float64):
+    out = np.empty((n_batch * flat, groups, out_per_group), dtype=cl.dtype)
+    block = max(64, SHIFT_BLOCK_BYTES // (cl.itemsize * max(in_channels, out_channels)))
+    if groups == 1 and cl.dtype in (np.float32, np.float64):
         # BLAS accumulates in place (beta = 1), which saves the separate add pass per tap (measured
         # 15-20% faster). Row-major (size, C_out) blocks are column-major (C_out, size) for BLAS.
-        gemm = scipy.linalg.blas.sgemm if x.dtype == np.float32 else scipy.linalg.blas.dgemm
+        gemm = scipy.linalg.blas.sgemm if cl.dtype == np.float32 else scipy.linalg.blas.dgemm
         flat_out = out.reshape(n_batch * flat, out_channels)
         flat_in = cl.reshape(n_batch * flat, in_channels)
         transposed_taps = [np.asfortranarray(matrices[t, 0].T) for t in range(taps)]   # (C_out, C_in)
@@ -563,10 +575,8 @@ def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True
                               c=acc, overwrite_c=1)
                 if not np.may_share_memory(result, acc):   # a wrapper that copied instead of updating in place
                     acc[...] = result
-        out = out.reshape((n_batch,) + tuple(padded) + (out_channels,))
-        out = np.moveaxis(out[(slice(None), *(slice(0, o) for o in out_shape))], -1, 1)
-        return np.ascontiguousarray(out) if contiguous else out
-    tmp = np.empty((groups, block, out_per_group), dtype=x.dtype)
+        return out.reshape((n_batch,) + tuple(padded) + (out_channels,))
+    tmp = np.empty((groups, block, out_per_group), dtype=cl.dtype)
     for start in range(0, total, block):
         stop = min(start + block, total)
         size = stop - start
@@ -580,9 +590,7 @@ def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True
                 np.matmul(source, matrices[t], out=acc if t == 0 else part)
             if t:
                 acc += part
-    out = out.reshape((n_batch,) + tuple(padded) + (out_channels,))
-    out = np.moveaxis(out[(slice(None), *(slice(0, o) for o in out_shape))], -1, 1)
-    return np.ascontiguousarray(out) if contiguous else out
+    return out.reshape((n_batch,) + tuple(padded) + (out_channels,))
 
 
 def _grid_view(rows, offset, out_shape, strides):
@@ -750,15 +758,18 @@ def _phase_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> n
     # over that common padded input (instead of one padded copy of the input per phase).
     most_before = [max(0, *(plan[0][i] for plan in plans)) for i in range(len(kernel))]
     most_after = [max(0, *(plan[1][i] for plan in plans)) for i in range(len(kernel))]
-    padded = _pad_or_crop(x, most_before, most_after)
+    # Channels-last once: every phase's products read the same channels-last input, and write their grid
+    # of a channels-last output (C_out contiguous), transposed back once at the end (instead of one
+    # conversion and one transposing strided copy per phase).
+    cl = np.ascontiguousarray(np.moveaxis(_pad_or_crop(x, most_before, most_after), 1, -1))
+    out_cl = (np.empty if covered else np.zeros)((n_batch,) + tuple(out_shape) + (out_channels,), dtype=x.dtype)
     for before, _after, taps, grid in plans:
         sub_weight = np.ascontiguousarray(flipped[(Ellipsis, *taps)])
-        full = _shift_correlate(padded, sub_weight, (0,) * len(kernel), (0,) * len(kernel), (1,) * len(kernel),
-                                groups, contiguous=False)
+        full = _channels_last_correlate(cl, sub_weight, (1,) * len(kernel), groups)
         window = tuple(slice(m - b, m - b + len(range(g.start, o, g.step)))
                        for m, b, g, o in zip(most_before, before, grid, out_shape))
-        out[(Ellipsis, *grid)] = full[(Ellipsis, *window)]
-    return out
+        out_cl[(slice(None), *grid)] = full[(slice(None), *window)]
+    return np.ascontiguousarray(np.moveaxis(out_cl, -1, 1))
 
 
 def _choose_conv(weight, geo: Geometry, groups: int) -> str:
