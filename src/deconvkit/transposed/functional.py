@@ -555,11 +555,17 @@ def _channels_last_correlate(cl, weight, dilation, groups) -> np.ndarray:
     # one past the last valid output position, in flat padded coordinates
     span = sum((o - 1) * st for o, st in zip(out_shape, strides)) + 1
     cl = cl.reshape(n_batch * flat, groups, in_per_group)
-    total = (n_batch - 1) * flat + span
+    # Blocks of flat output positions, per image [n * flat, n * flat + span): the padded rows after an
+    # image's last valid output are never computed (6% of the work for a 64x64 map padded to 68x68), and the
+    # blocks are made even so that none is a short, inefficient remainder.
+    rows = max(64, SHIFT_BLOCK_BYTES // (cl.itemsize * max(in_channels, out_channels)))
+    count = -(-span // rows)
+    rows = -(-span // count)
+    blocks = [(n * flat + start, n * flat + min(start + rows, span)) for n in range(n_batch)
+              for start in range(0, span, rows)]
     matrices = np.ascontiguousarray(
         weight.reshape(groups, out_per_group, in_per_group, taps).transpose(3, 0, 2, 1))  # (taps, g, Cg, Cog)
     out = np.empty((n_batch * flat, groups, out_per_group), dtype=cl.dtype)
-    block = max(64, SHIFT_BLOCK_BYTES // (cl.itemsize * max(in_channels, out_channels)))
     if groups == 1 and cl.dtype in (np.float32, np.float64):
         # BLAS accumulates in place (beta = 1), which saves the separate add pass per tap (measured
         # 15-20% faster). Row-major (size, C_out) blocks are column-major (C_out, size) for BLAS.
@@ -567,8 +573,7 @@ def _channels_last_correlate(cl, weight, dilation, groups) -> np.ndarray:
         flat_out = out.reshape(n_batch * flat, out_channels)
         flat_in = cl.reshape(n_batch * flat, in_channels)
         transposed_taps = [np.asfortranarray(matrices[t, 0].T) for t in range(taps)]   # (C_out, C_in)
-        for start in range(0, total, block):
-            stop = min(start + block, total)
+        for start, stop in blocks:
             acc = flat_out[start:stop].T
             for t, offset in enumerate(offsets):
                 result = gemm(1.0, transposed_taps[t], flat_in[start + offset:stop + offset].T, beta=float(t > 0),
@@ -576,9 +581,8 @@ def _channels_last_correlate(cl, weight, dilation, groups) -> np.ndarray:
                 if not np.may_share_memory(result, acc):   # a wrapper that copied instead of updating in place
                     acc[...] = result
         return out.reshape((n_batch,) + tuple(padded) + (out_channels,))
-    tmp = np.empty((groups, block, out_per_group), dtype=cl.dtype)
-    for start in range(0, total, block):
-        stop = min(start + block, total)
+    tmp = np.empty((groups, rows, out_per_group), dtype=cl.dtype)
+    for start, stop in blocks:
         size = stop - start
         acc = out[start:stop].transpose(1, 0, 2)                          # (g, size, Cog) view
         part = tmp[:, :size]
