@@ -481,9 +481,13 @@ def _col2im_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> 
 # ----------------------------------------------------------------------------------------------------
 # stride-1 correlation by flat shifts (no im2col), and the transposed convolution built from it
 # ----------------------------------------------------------------------------------------------------
-# Working-set targets for the blocked loops below: the accumulator block plus one input block should stay in
-# the 1-2 MiB L2 cache of current x86 cores, so each tap's multiply-add runs from cache, not memory.
+# Working-set targets for the blocked loops below. Channels-last products: a block of flat positions whose
+# input rows take about SHIFT_BLOCK_BYTES (64 KiB: the block and its accumulator stay in L1/L2 across all
+# taps' products) but at least SHIFT_MIN_ROWS positions (fewer makes each BLAS call too short: with 128-256
+# channels, 64-row blocks were 15% slower). Measured on the issue-17 layers against 128 KiB - 512 KiB blocks
+# (docs/benchmarks_transposed.md). Depthwise: the shifted copies and partial sums of a block of planes.
 SHIFT_BLOCK_BYTES = 2**16
+SHIFT_MIN_ROWS = 512
 DEPTHWISE_BLOCK_ELEMENTS = 2**19
 
 
@@ -558,7 +562,7 @@ def _channels_last_correlate(cl, weight, dilation, groups) -> np.ndarray:
     # Blocks of flat output positions, per image [n * flat, n * flat + span): the padded rows after an
     # image's last valid output are never computed (6% of the work for a 64x64 map padded to 68x68), and the
     # blocks are made even so that none is a short, inefficient remainder.
-    rows = max(64, SHIFT_BLOCK_BYTES // (cl.itemsize * max(in_channels, out_channels)))
+    rows = max(SHIFT_MIN_ROWS, SHIFT_BLOCK_BYTES // (cl.itemsize * max(in_channels, out_channels)))
     count = -(-span // rows)
     rows = -(-span // count)
     blocks = [(n * flat + start, n * flat + min(start + rows, span)) for n in range(n_batch)
