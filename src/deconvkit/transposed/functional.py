@@ -574,15 +574,21 @@ def _channels_last_correlate(cl, weight, dilation, groups) -> np.ndarray:
         # BLAS accumulates in place (beta = 1), which saves the separate add pass per tap (measured
         # 15-20% faster). Row-major (size, C_out) blocks are column-major (C_out, size) for BLAS.
         gemm = scipy.linalg.blas.sgemm if cl.dtype == np.float32 else scipy.linalg.blas.dgemm
-        flat_out = out.reshape(n_batch * flat, out_channels)
-        flat_in = cl.reshape(n_batch * flat, in_channels)
+        flat_out_t = out.reshape(n_batch * flat, out_channels).T     # (C_out, rows), Fortran order
+        flat_in_t = cl.reshape(n_batch * flat, in_channels).T        # (C_in, rows), Fortran order
         transposed_taps = [np.asfortranarray(matrices[t, 0].T) for t in range(taps)]   # (C_out, C_in)
+        # Thousands of small products: the wrapper is called with positional arguments (keywords cost
+        # 1.5 us more per call, 10-20% of a 512-row product) and checked for working in place only once.
+        in_place = None
         for start, stop in blocks:
-            acc = flat_out[start:stop].T
+            acc = flat_out_t[:, start:stop]
             for t, offset in enumerate(offsets):
-                result = gemm(1.0, transposed_taps[t], flat_in[start + offset:stop + offset].T, beta=float(t > 0),
-                              c=acc, overwrite_c=1)
-                if not np.may_share_memory(result, acc):   # a wrapper that copied instead of updating in place
+                # gemm(alpha, a, b, beta, c, trans_a, trans_b, overwrite_c)
+                result = gemm(1.0, transposed_taps[t], flat_in_t[:, start + offset:stop + offset], float(t > 0),
+                              acc, 0, 0, 1)
+                if in_place is None:
+                    in_place = np.may_share_memory(result, acc)
+                if not in_place:   # a wrapper that copied instead of updating in place
                     acc[...] = result
         return out.reshape((n_batch,) + tuple(padded) + (out_channels,))
     tmp = np.empty((groups, rows, out_per_group), dtype=cl.dtype)
