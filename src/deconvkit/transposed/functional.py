@@ -9,8 +9,9 @@ Fast paths (no Python loop per pixel or per group, no ``np.add.at``), chosen per
 (:func:`_choose_conv`, :func:`_choose_conv_transpose`; docs/transposed.md section 7):
 
 * ``shift`` (stride-1 ``conv``; stride-1 ``conv_transpose`` as the correlation with the flipped kernel): the
-  padded input is flattened, so each kernel tap reads one contiguous shifted block; depthwise layers do one
-  broadcast multiply-add per tap, others one channels-last BLAS product per tap, over cache-sized blocks.
+  padded input is flattened, so each kernel tap reads one contiguous shifted block; depthwise layers make
+  the last axis' shifted copies and one stacked product per block of planes, then add the other axes' taps;
+  others do one channels-last BLAS product per tap, over cache-sized blocks.
   No im2col buffer, so dilation and 3-D cost no memory blow-up.
 * ``im2col`` (strided ``conv``): for each kernel tap one strided slice of the input is copied into a column
   buffer; one batched BLAS matrix product with the weights then gives every output pixel.
