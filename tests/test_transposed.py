@@ -489,3 +489,48 @@ def test_conv_matrix_rejects_bad_input_shape():
     with pytest.raises(ConvolutionError, match="channels"):
         conv_matrix((2, 4, 4), np.ones((1, 1, 3, 3)))
     assert math.prod(conv_matrix((2, 1, 4, 4), np.ones((1, 1, 3, 3))).shape) == (2 * 4) * (2 * 16)
+
+
+# The fast paths (docs/transposed.md section 7) with their block sizes shrunk so that every layer runs
+# through several blocks, partial last blocks included: depthwise (last-axis copies + outer-tap additions,
+# with a depth multiplier, dilation, cropping), phase-wise depthwise and 3-D transposed convolutions (each
+# phase added or written into its output grid), and the channels-last products (per-image blocks).
+FAST_PATH_CASES = [
+    ("conv", (2, 6, 13, 11), (6, 1, 3, 3), dict(padding=1, groups=6)),
+    ("conv", (2, 4, 12, 10), (8, 1, 3, 5), dict(padding=(2, 1), dilation=(2, 1), groups=4)),
+    ("conv", (1, 3, 7, 6, 9), (3, 1, 3, 2, 3), dict(padding=1, groups=3)),
+    ("conv", (2, 3, 40), (6, 1, 4), dict(padding=3, dilation=2, groups=3)),
+    ("conv_transpose", (2, 4, 9, 8), (4, 1, 5, 5), dict(padding=3, groups=4)),            # stride 1, cropping
+    ("conv_transpose", (2, 4, 17, 16), (4, 2, 4, 4), dict(stride=2, padding=1, groups=4)),  # phase, depthwise
+    ("conv_transpose", (1, 3, 16, 18), (3, 1, 3, 5), dict(stride=(2, 3), padding=(1, 2), output_padding=(1, 0),
+                                                          groups=3)),
+    ("conv_transpose", (2, 5, 6, 7, 8), (5, 4, 4, 4, 3), dict(stride=2, padding=1)),        # phase, 3-D
+    ("conv_transpose", (1, 3, 7, 8, 9), (3, 1, 4, 4, 4), dict(stride=2, padding=1, groups=3)),
+    ("conv", (2, 5, 12, 14), (7, 5, 5, 5), dict(padding=2)),                                 # channels-last
+    ("conv", (2, 6, 12, 14), (8, 3, 3, 3), dict(padding=2, dilation=2, groups=2)),
+    ("conv", (2, 4, 9, 8, 10), (3, 4, 3, 3, 3), dict(padding=1)),
+    ("conv_transpose", (2, 6, 16, 15), (6, 5, 5, 5), dict(padding=2)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", FAST_PATH_CASES, ids=lambda case: f"{case[0]}{case[1]}{case[2]}")
+def test_fast_paths_match_torch_across_blocks(case, dtype, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from deconvkit.transposed import functional
+
+    monkeypatch.setattr(functional, "DEPTHWISE_BLOCK_ELEMENTS", 2**9)
+    monkeypatch.setattr(functional, "SHIFT_BLOCK_BYTES", 2**8)
+    monkeypatch.setattr(functional, "SHIFT_MIN_ROWS", 37)
+    monkeypatch.setattr(functional, "SMALL_MAP_PIXELS", 4)      # keep small maps off the col2im shortcut
+    name, x_shape, w_shape, kwargs = case
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    weight = rng.standard_normal(w_shape).astype(dtype)
+    ndim = len(x_shape) - 2
+    ours = (conv if name == "conv" else conv_transpose)(x, weight, **kwargs)
+    expected = getattr(torch.nn.functional, f"{name}{ndim}d")(torch.from_numpy(x), torch.from_numpy(weight),
+                                                              **kwargs).numpy()
+    assert ours.shape == expected.shape and ours.dtype == dtype
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(ours, expected, atol=(1e-12 if dtype == np.float64 else 2e-6) * scale)

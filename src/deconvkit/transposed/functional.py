@@ -9,8 +9,9 @@ Fast paths (no Python loop per pixel or per group, no ``np.add.at``), chosen per
 (:func:`_choose_conv`, :func:`_choose_conv_transpose`; docs/transposed.md section 7):
 
 * ``shift`` (stride-1 ``conv``; stride-1 ``conv_transpose`` as the correlation with the flipped kernel): the
-  padded input is flattened, so each kernel tap reads one contiguous shifted block; depthwise layers do one
-  broadcast multiply-add per tap, others one channels-last BLAS product per tap, over cache-sized blocks.
+  padded input is flattened, so each kernel tap reads one contiguous shifted block; depthwise layers make
+  the last axis' shifted copies and one stacked product per block of planes, then add the other axes' taps;
+  others do one channels-last BLAS product per tap, over cache-sized blocks.
   No im2col buffer, so dilation and 3-D cost no memory blow-up.
 * ``im2col`` (strided ``conv``): for each kernel tap one strided slice of the input is copied into a column
   buffer; one batched BLAS matrix product with the weights then gives every output pixel.
@@ -481,10 +482,14 @@ def _col2im_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> 
 # ----------------------------------------------------------------------------------------------------
 # stride-1 correlation by flat shifts (no im2col), and the transposed convolution built from it
 # ----------------------------------------------------------------------------------------------------
-# Working-set targets for the blocked loops below: the accumulator block plus one input block should stay in
-# the 1-2 MiB L2 cache of current x86 cores, so each tap's multiply-add runs from cache, not memory.
-SHIFT_BLOCK_BYTES = 2**19
-DEPTHWISE_BLOCK_ELEMENTS = 2**18
+# Working-set targets for the blocked loops below. Channels-last products: a block of flat positions whose
+# input rows take about SHIFT_BLOCK_BYTES (64 KiB: the block and its accumulator stay in L1/L2 across all
+# taps' products) but at least SHIFT_MIN_ROWS positions (fewer makes each BLAS call too short: with 128-256
+# channels, 64-row blocks were 15% slower). Measured on the issue-17 layers against 128 KiB - 512 KiB blocks
+# (docs/benchmarks_transposed.md). Depthwise: the shifted copies and partial sums of a block of planes.
+SHIFT_BLOCK_BYTES = 2**16
+SHIFT_MIN_ROWS = 512
+DEPTHWISE_BLOCK_ELEMENTS = 2**19
 
 
 def _pad_or_crop(x, before, after):
@@ -517,16 +522,33 @@ def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True
     positions that wrap around a row are computed and thrown away when the valid window is cropped at the
     end (``(padded - out) / padded`` extra work per axis, small for small kernels).
 
-    * one input channel per group (depthwise): per block of (image, channel) rows, the taps' shifted copies
-      (in cache) and one stacked product with the ``(C_out/g, taps)`` weights;
-    * otherwise: channels-last, per tap one BLAS product ``(block, C_in/g) @ (C_in/g, C_out/g)`` added into
-      the accumulator block (a taller, better-shaped product for BLAS than im2col's ``C_out x (C_in k^d)``
-      when channels are few).
+    * one input channel per group (depthwise): :func:`_depthwise_shift`;
+    * otherwise: channels-last, :func:`_channels_last_correlate`.
     """
+    if weight.shape[1] == 1:
+        out = _depthwise_shift(x, weight, before, after, dilation)
+        return np.ascontiguousarray(out) if contiguous else out
     unpadded = not any(before) and not any(after) and x.flags.c_contiguous
     xp = x if unpadded else _pad_or_crop(x, before, after)
-    n_batch, in_channels = xp.shape[:2]
-    padded = xp.shape[2:]
+    # channels-last: (N, *P, C_in); the flat shift then also runs across the batch (the rows that straddle
+    # two images are among the discarded ones)
+    out = _channels_last_correlate(np.ascontiguousarray(np.moveaxis(xp, 1, -1)), weight, dilation, groups)
+    out_shape = tuple(n - d * (k - 1) for n, k, d in zip(xp.shape[2:], weight.shape[2:], dilation))
+    out = np.moveaxis(out[(slice(None), *(slice(0, o) for o in out_shape))], -1, 1)
+    return np.ascontiguousarray(out) if contiguous else out
+
+
+def _channels_last_correlate(cl, weight, dilation, groups) -> np.ndarray:
+    """The stride-1 correlation of a channels-last, already padded ``cl`` (N, *P, C_in): (N, *P, C_out),
+    valid in its leading ``P - d (k - 1)`` corner only (the rest is scratch from the flat shifts).
+
+    Per block of flat output positions, one BLAS product ``(block, C_in/g) @ (C_in/g, C_out/g)`` per kernel
+    tap, accumulated in place (a taller, better-shaped product for BLAS than im2col's ``C_out x (C_in k^d)``
+    when channels are few, and no column buffer).
+    """
+    n_batch = cl.shape[0]
+    padded = cl.shape[1:-1]
+    in_channels = cl.shape[-1]
     kernel = weight.shape[2:]
     out_channels, in_per_group = weight.shape[:2]
     out_per_group = out_channels // groups
@@ -537,52 +559,41 @@ def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True
     taps = len(offsets)
     # one past the last valid output position, in flat padded coordinates
     span = sum((o - 1) * st for o, st in zip(out_shape, strides)) + 1
-    if in_per_group == 1:
-        # depthwise: per (image, channel) row, the taps' shifted copies form a (taps, span) block and one
-        # stacked product (C_out/g, taps) @ (taps, span) combines them (measured ~20% faster than one
-        # broadcast multiply and one add per tap, which pass over the block twice per tap)
-        rows = xp.reshape(n_batch * in_channels, flat)
-        out = np.empty((n_batch * in_channels, out_per_group, flat), dtype=x.dtype)
-        weights = weight.reshape(groups, out_per_group, taps)
-        step = max(1, DEPTHWISE_BLOCK_ELEMENTS // (span * taps))
-        columns = np.empty((min(step, len(rows)), taps, span), dtype=x.dtype)
-        for start in range(0, len(rows), step):
-            stop = min(start + step, len(rows))
-            block = columns[:stop - start]
-            for t, offset in enumerate(offsets):
-                block[:, t] = rows[start:stop, offset:offset + span]
-            np.matmul(weights[np.arange(start, stop) % in_channels], block, out=out[start:stop, :, :span])
-        out = out.reshape((n_batch, out_channels) + tuple(padded))[(Ellipsis, *(slice(0, o) for o in out_shape))]
-        return np.ascontiguousarray(out) if contiguous else out
-    # channels-last: (N * flat, groups, C_in/g); the flat shift then also runs across the batch (the rows
-    # that straddle two images are among the discarded ones)
-    cl = np.ascontiguousarray(np.moveaxis(xp, 1, -1)).reshape(n_batch * flat, groups, in_per_group)
-    total = (n_batch - 1) * flat + span
+    cl = cl.reshape(n_batch * flat, groups, in_per_group)
+    # Blocks of flat output positions, per image [n * flat, n * flat + span): the padded rows after an
+    # image's last valid output are never computed (6% of the work for a 64x64 map padded to 68x68), and the
+    # blocks are made even so that none is a short, inefficient remainder.
+    rows = max(SHIFT_MIN_ROWS, SHIFT_BLOCK_BYTES // (cl.itemsize * max(in_channels, out_channels)))
+    count = -(-span // rows)
+    rows = -(-span // count)
+    blocks = [(n * flat + start, n * flat + min(start + rows, span)) for n in range(n_batch)
+              for start in range(0, span, rows)]
     matrices = np.ascontiguousarray(
         weight.reshape(groups, out_per_group, in_per_group, taps).transpose(3, 0, 2, 1))  # (taps, g, Cg, Cog)
-    out = np.empty((n_batch * flat, groups, out_per_group), dtype=x.dtype)
-    block = max(64, SHIFT_BLOCK_BYTES // (x.itemsize * max(in_channels, out_channels)))
-    if groups == 1 and x.dtype in (np.float32, np.float64):
+    out = np.empty((n_batch * flat, groups, out_per_group), dtype=cl.dtype)
+    if groups == 1 and cl.dtype in (np.float32, np.float64):
         # BLAS accumulates in place (beta = 1), which saves the separate add pass per tap (measured
         # 15-20% faster). Row-major (size, C_out) blocks are column-major (C_out, size) for BLAS.
-        gemm = scipy.linalg.blas.sgemm if x.dtype == np.float32 else scipy.linalg.blas.dgemm
-        flat_out = out.reshape(n_batch * flat, out_channels)
-        flat_in = cl.reshape(n_batch * flat, in_channels)
+        gemm = scipy.linalg.blas.sgemm if cl.dtype == np.float32 else scipy.linalg.blas.dgemm
+        flat_out_t = out.reshape(n_batch * flat, out_channels).T     # (C_out, rows), Fortran order
+        flat_in_t = cl.reshape(n_batch * flat, in_channels).T        # (C_in, rows), Fortran order
         transposed_taps = [np.asfortranarray(matrices[t, 0].T) for t in range(taps)]   # (C_out, C_in)
-        for start in range(0, total, block):
-            stop = min(start + block, total)
-            acc = flat_out[start:stop].T
+        # Thousands of small products: the wrapper is called with positional arguments (keywords cost
+        # 1.5 us more per call, 10-20% of a 512-row product) and checked for working in place only once.
+        in_place = None
+        for start, stop in blocks:
+            acc = flat_out_t[:, start:stop]
             for t, offset in enumerate(offsets):
-                result = gemm(1.0, transposed_taps[t], flat_in[start + offset:stop + offset].T, beta=float(t > 0),
-                              c=acc, overwrite_c=1)
-                if not np.may_share_memory(result, acc):   # a wrapper that copied instead of updating in place
+                # gemm(alpha, a, b, beta, c, trans_a, trans_b, overwrite_c)
+                result = gemm(1.0, transposed_taps[t], flat_in_t[:, start + offset:stop + offset], float(t > 0),
+                              acc, 0, 0, 1)
+                if in_place is None:
+                    in_place = np.may_share_memory(result, acc)
+                if not in_place:   # a wrapper that copied instead of updating in place
                     acc[...] = result
-        out = out.reshape((n_batch,) + tuple(padded) + (out_channels,))
-        out = np.moveaxis(out[(slice(None), *(slice(0, o) for o in out_shape))], -1, 1)
-        return np.ascontiguousarray(out) if contiguous else out
-    tmp = np.empty((groups, block, out_per_group), dtype=x.dtype)
-    for start in range(0, total, block):
-        stop = min(start + block, total)
+        return out.reshape((n_batch,) + tuple(padded) + (out_channels,))
+    tmp = np.empty((groups, rows, out_per_group), dtype=cl.dtype)
+    for start, stop in blocks:
         size = stop - start
         acc = out[start:stop].transpose(1, 0, 2)                          # (g, size, Cog) view
         part = tmp[:, :size]
@@ -594,9 +605,113 @@ def _shift_correlate(x, weight, before, after, dilation, groups, contiguous=True
                 np.matmul(source, matrices[t], out=acc if t == 0 else part)
             if t:
                 acc += part
-    out = out.reshape((n_batch,) + tuple(padded) + (out_channels,))
-    out = np.moveaxis(out[(slice(None), *(slice(0, o) for o in out_shape))], -1, 1)
-    return np.ascontiguousarray(out) if contiguous else out
+    return out.reshape((n_batch,) + tuple(padded) + (out_channels,))
+
+
+def _grid_view(rows, offset, out_shape, strides):
+    """``rows`` (..., flat) read from flat position ``offset`` as the grid ``out_shape`` of a padded array
+    with flat ``strides`` (a view)."""
+    item = rows.itemsize
+    return np.lib.stride_tricks.as_strided(rows[..., offset:], shape=rows.shape[:-1] + tuple(out_shape),
+                                           strides=rows.strides[:-1] + tuple(st * item for st in strides))
+
+
+def _depthwise_shift(x, weight, before, after, dilation, into=None) -> np.ndarray:
+    """Stride-1 correlation of batched ``x`` (N, C, *S) with one input channel per group (depthwise), any
+    padding (negative: cropping); returns a (non-contiguous) view of the result.
+
+    ``into=(array, grid)``: write the result into ``array[(..., *grid)]`` instead (``array`` C-contiguous,
+    ``grid`` one slice per spatial axis, e.g. a stride phase of a transposed convolution's output), with the
+    last addition writing there directly -- no result array and no separate strided copy.
+
+    Split every kernel tap into an *inner* offset (along the last axis, ``k_last`` of them) and an *outer*
+    one (the other axes, ``prod(kernel[:-1])``). Per block of (image, channel) rows, the product's operand
+    holds ``k_last`` zero-padded copies of each plane, written straight from ``x`` (no separate padding
+    pass), copy ``j`` placed so that one row stride apart it reads as the plane shifted by ``j`` taps. One
+    stacked product ``H = W @ [X_0; ...; X_{k_last-1}]`` with the ``(C_out/g * outer, k_last)`` weights gives
+    every row's 1-D correlations along the last axis, and ``out = sum_outer H_outer``, each shifted by its
+    outer offset, is a few contiguous flat additions. Measured on 8x64x64x64, 3x3 (docs/benchmarks_transposed.md):
+    copying all ``prod(kernel)`` shifted rows into the product (9 copies) was 25-40% slower, one multiply
+    and one add per tap (17 passes) slower still.
+    """
+    n_batch, channels = x.shape[:2]
+    spatial = x.shape[2:]
+    padded = tuple(n + b + a for n, b, a in zip(spatial, before, after))
+    kernel = weight.shape[2:]
+    out_shape = tuple(n - d * (k - 1) for n, k, d in zip(padded, kernel, dilation))
+    out_per_group = weight.shape[0] // channels
+    flat = math.prod(padded)
+    strides = [math.prod(padded[i + 1:]) for i in range(len(padded))]
+    span = sum((o - 1) * st for o, st in zip(out_shape, strides)) + 1   # one past the last valid output
+    k_last, d_last = kernel[-1], dilation[-1]
+    outer = _shift_offsets(kernel[:-1], dilation[:-1], strides[:-1]) if len(kernel) > 1 else [0]
+    n_outer = len(outer)
+    h_span = span + max(outer)                 # H must cover every outer shift of the output span
+    rows = x.reshape((n_batch * channels,) + tuple(spatial))
+    # (C * C_out/g, 1, *kernel[:-1], k_last) -> per channel (C_out/g * outer, k_last)
+    weights = weight.reshape(channels, out_per_group * n_outer, k_last)
+    if into is None:
+        out = np.empty((n_batch * channels, out_per_group, flat), dtype=x.dtype)
+    else:
+        destination = into[0].reshape((n_batch * channels, out_per_group) + into[0].shape[2:])
+        destination = destination[(slice(None), slice(None), *into[1])]
+        out = np.empty((1, out_per_group, flat), dtype=x.dtype) if n_outer == 1 else None
+    step = max(1, min(len(rows), DEPTHWISE_BLOCK_ELEMENTS // (h_span * max(k_last, out_per_group * n_outer))))
+    # copy j of a plane starts at j * (L - d_last), so at row stride L it reads as the plane shifted by j taps
+    row_length = flat + d_last
+    buffer = np.zeros((step, k_last * row_length), dtype=x.dtype)
+    operand = np.lib.stride_tricks.as_strided(buffer, shape=(step, k_last, h_span),
+                                              strides=(buffer.strides[0], row_length * x.itemsize, x.itemsize))
+    source, target = [], []
+    for n, b, size in zip(spatial, before, padded):   # the part of x inside the padded grid (the rest stays 0)
+        first, last = max(0, -b), min(n, size - b)
+        if first >= last:   # cropped away entirely: every output is 0
+            if into is not None:
+                destination[...] = 0
+                return into[0]
+            return np.zeros((n_batch, channels * out_per_group) + out_shape, dtype=x.dtype)
+        source.append(slice(first, last))
+        target.append(slice(first + b, last + b))
+    source, target = (slice(None), *source), (slice(None), *target)
+    planes = [buffer[:, j * (row_length - d_last):j * (row_length - d_last) + flat].reshape((step,) + padded)[target]
+              for j in range(k_last)]
+    partial = np.empty((step, out_per_group, n_outer, h_span), dtype=x.dtype) if n_outer > 1 else None
+    for start in range(0, len(rows), step):
+        stop = min(start + step, len(rows))
+        m = stop - start
+        for plane in planes:
+            plane[:m] = rows[start:stop][source]
+        matrices = weights[np.arange(start, stop) % channels]
+        if into is not None:
+            # every addition on grid views (the valid outputs only), the last one into the destination
+            if n_outer == 1:
+                flat_result = np.matmul(matrices, operand[:m])
+                destination[start:stop] = _grid_view(flat_result, 0, out_shape, strides)
+                continue
+            h = partial[:m]
+            np.matmul(matrices, operand[:m], out=h.reshape(m, out_per_group * n_outer, h_span))
+            views = [_grid_view(h[:, :, i], outer[i], out_shape, strides) for i in range(n_outer)]
+            if n_outer == 2:
+                np.add(views[0], views[1], out=destination[start:stop])
+                continue
+            total = np.add(views[0], views[1])
+            for view in views[2:-1]:
+                total += view
+            np.add(total, views[-1], out=destination[start:stop])
+            continue
+        result = out[start:stop, :, :span]
+        if n_outer == 1:
+            np.matmul(matrices, operand[:m], out=result)
+            continue
+        h = partial[:m]
+        np.matmul(matrices, operand[:m], out=h.reshape(m, out_per_group * n_outer, h_span))
+        np.add(h[:, :, 0, outer[0]:outer[0] + span], h[:, :, 1, outer[1]:outer[1] + span], out=result)
+        for i in range(2, n_outer):
+            np.add(result, h[:, :, i, outer[i]:outer[i] + span], out=result)
+    if into is not None:
+        return into[0]
+    out = out.reshape((n_batch, channels * out_per_group) + tuple(padded))
+    return out[(Ellipsis, *(slice(0, o) for o in out_shape))]
 
 
 def _as_correlation_weight(weight, groups):
@@ -648,19 +763,28 @@ def _phase_conv_transpose(x, weight, geo: Geometry, groups: int, out_shape) -> n
             plans.append((before, after, taps, grid))
     if not plans:
         return out
+    if weight.shape[0] == groups:
+        # depthwise: each phase pads x itself and its last addition writes straight into the phase's grid
+        for before, after, taps, grid in plans:
+            sub_weight = np.ascontiguousarray(flipped[(Ellipsis, *taps)])
+            _depthwise_shift(x, sub_weight, before, after, (1,) * len(kernel), into=(out, grid))
+        return out
     # Pad once, by the most any phase needs, and read each phase's output as a window of its correlation
     # over that common padded input (instead of one padded copy of the input per phase).
     most_before = [max(0, *(plan[0][i] for plan in plans)) for i in range(len(kernel))]
     most_after = [max(0, *(plan[1][i] for plan in plans)) for i in range(len(kernel))]
-    padded = _pad_or_crop(x, most_before, most_after)
+    # Channels-last once: every phase's products read the same channels-last input, and write their grid
+    # of a channels-last output (C_out contiguous), transposed back once at the end (instead of one
+    # conversion and one transposing strided copy per phase).
+    cl = np.ascontiguousarray(np.moveaxis(_pad_or_crop(x, most_before, most_after), 1, -1))
+    out_cl = (np.empty if covered else np.zeros)((n_batch,) + tuple(out_shape) + (out_channels,), dtype=x.dtype)
     for before, _after, taps, grid in plans:
         sub_weight = np.ascontiguousarray(flipped[(Ellipsis, *taps)])
-        full = _shift_correlate(padded, sub_weight, (0,) * len(kernel), (0,) * len(kernel), (1,) * len(kernel),
-                                groups, contiguous=False)
+        full = _channels_last_correlate(cl, sub_weight, (1,) * len(kernel), groups)
         window = tuple(slice(m - b, m - b + len(range(g.start, o, g.step)))
                        for m, b, g, o in zip(most_before, before, grid, out_shape))
-        out[(Ellipsis, *grid)] = full[(Ellipsis, *window)]
-    return out
+        out_cl[(slice(None), *grid)] = full[(slice(None), *window)]
+    return np.ascontiguousarray(np.moveaxis(out_cl, -1, 1))
 
 
 def _choose_conv(weight, geo: Geometry, groups: int) -> str:
