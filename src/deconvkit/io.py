@@ -54,7 +54,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._shared import MAX_PIXELS
+# The intensity rule lives in _shared so that deconvolve() on an integer array and read_image() of the same
+# integers in a file divide by the same scale; io re-exports it as part of its documented API.
+from ._shared import MAX_PIXELS, intensity_scale
 from .errors import (
     DeconvkitError,
     InputError,
@@ -99,9 +101,6 @@ _ALLOWED_DTYPES = {
     "npy": ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
             "float16", "float32", "float64"),
 }
-
-# Sensor and file bit depths an integer image is scaled by, smallest first (see intensity_scale).
-_COMMON_BITS = (8, 10, 12, 14, 16, 20, 24, 32, 48, 64)
 
 # Files are created 0600 by mkstemp; give the final file the permissions a plain open() would.
 _UMASK = os.umask(0)
@@ -244,39 +243,6 @@ def _sniff(path: str) -> str | None:
         if head.startswith(magic):
             return name
     return None
-
-
-def intensity_scale(data: np.ndarray) -> float | None:
-    """The stored value that means "full intensity" (1.0) for integer image data; ``None`` for floats.
-
-    8-bit data (and bilevel, stored as 0/255) uses the dtype's maximum. Wider integers use the smallest of
-    8, 10, 12, 14, 16, 20, 24, 32, 48 and 64 bits (``2**bits - 1``, capped at the dtype's maximum) that holds
-    the largest magnitude in the data: cameras store 10-, 12- and 14-bit data in 16-bit containers, and
-    int64 is only NumPy's default, so the container says little about the intensity range. Reading and
-    writing ``like=`` the same info use the same scale, so round trips stay exact whatever is chosen.
-
-    Examples
-    --------
-    >>> intensity_scale(np.array([0, 4095], np.uint16)), intensity_scale(np.array([0, 4096], np.uint16))
-    (4095.0, 16383.0)
-    >>> intensity_scale(np.arange(256)), intensity_scale(np.array([0, 3], np.uint8))
-    (255.0, 255.0)
-    """
-    if data.dtype == bool:
-        return 255.0
-    if data.dtype.kind not in "iu":
-        return None
-    top = np.iinfo(data.dtype).max
-    if data.dtype.itemsize == 1 or data.size == 0:
-        return float(top)
-    peak = int(data.max())
-    if data.dtype.kind == "i":
-        peak = max(peak, -int(data.min()))
-    for bits in _COMMON_BITS:
-        scale = min(2**bits - 1, top)
-        if peak <= scale:
-            return float(scale)
-    return float(top)  # pragma: no cover - every value fits the dtype's maximum
 
 
 def _to_float(data: np.ndarray, dtype=None, scale: float | None = None) -> np.ndarray:
