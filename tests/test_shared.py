@@ -44,19 +44,6 @@ def test_deblur_of_uint8_matches_deblur_of_the_same_floats(blurred_uint8):
     assert 0.0 < from_int.image.mean() < 1.0  # in the [0, 1] scale, not [0, 255]
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_deconvolve_blur_and_estimate_scale_integers_by_their_range(rng, dtype):
-    scale = float(np.iinfo(dtype).max)
-    stored = np.round(rng.random((32, 36)) * scale).astype(dtype)
-    as_floats = stored / scale
-    psf = gaussian(1.0)
-    for method, params in (("wiener", {}), ("tikhonov", {"iterations": 20})):
-        np.testing.assert_array_equal(deconvkit.deconvolve(stored, psf, method=method, **params),
-                                      deconvkit.deconvolve(as_floats, psf, method=method, **params))
-    np.testing.assert_array_equal(deconvkit.blur(stored, psf, noise=0.01, rng=2),
-                                  deconvkit.blur(as_floats, psf, noise=0.01, rng=2))
-
-
 def test_estimate_psf_scales_uint16_like_uint8(blurred_uint8):
     wide = blurred_uint8.astype(np.uint16) * np.uint16(257)  # the same image in 16 bits (257 = 65535 / 255)
     psf_8, info_8 = deconvkit.estimate_psf(blurred_uint8, model="gaussian")
@@ -79,7 +66,7 @@ def test_deconvolve_of_integers_equals_deconvolve_of_the_documented_floats(rng, 
     as_floats = stored.astype(np.float64) / scale
     np.testing.assert_array_equal(as_float_image(stored), as_floats)
     psf = gaussian(1.0)
-    for method, params in (("wiener", {}), ("richardson_lucy", {"iterations": 5})):
+    for method, params in (("wiener", {}), ("tikhonov", {"iterations": 20}), ("richardson_lucy", {"iterations": 5})):
         np.testing.assert_array_equal(deconvkit.deconvolve(stored, psf, method=method, **params),
                                       deconvkit.deconvolve(as_floats, psf, method=method, **params))
     np.testing.assert_array_equal(deconvkit.blur(stored, psf, noise=0.01, rng=2),

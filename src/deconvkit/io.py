@@ -767,24 +767,39 @@ def _encode(tmp: str, fmt: str, data: np.ndarray, channel_axis, spacing=None, al
         iio.imwrite(tmp, data, plugin="pillow", extension=FORMATS[fmt][0], **kwargs)
 
 
-def check_output_path(path, *, overwrite: bool = False) -> str:
+def check_output_path(path, *, overwrite: bool = False, extensions="images") -> str:
     """Check, before any work, that ``path`` can be written by :func:`write_image`; return it as a str.
 
-    Checks the extension, that the folder exists and is writable, that ``path`` is not a folder and, unless
-    ``overwrite``, that it does not exist yet. The CLI runs this for every output before it computes.
+    Checks that ``path`` names a file, its extension, that the folder exists and is writable, that ``path``
+    is not a folder, that its name fits the file system and, unless ``overwrite``, that it does not exist
+    yet. The CLI runs this for every output before it computes (``deconvkit.cli._common.check_outputs``
+    adds the same-file checks against the inputs and the other outputs).
+
+    Parameters
+    ----------
+    path : path-like
+    overwrite : bool
+        An existing file may be replaced.
+    extensions : "images", tuple of str or None
+        Accepted extensions (lower case, with the dot): ``"images"`` (default) those :func:`write_image`
+        writes (:data:`FORMATS`); a tuple for a caller that writes the file itself; ``None`` accepts any.
 
     Raises
     ------
     OutputError
-        Unknown extension. The subclasses say the rest and are also the matching built-ins:
-        :class:`~deconvkit.errors.OutputFolderError` (:class:`FileNotFoundError`),
+        Unknown extension, no file name, a name over 255 bytes. The subclasses say the rest and are also
+        the matching built-ins: :class:`~deconvkit.errors.OutputFolderError` (:class:`FileNotFoundError`),
         :class:`~deconvkit.errors.OutputIsFolderError` (:class:`IsADirectoryError`),
         :class:`~deconvkit.errors.OutputPermissionError` (:class:`PermissionError`) and
         :class:`~deconvkit.errors.OutputExistsError` (:class:`FileExistsError`).
     """
     path = os.fspath(path)
-    if _format_from_extension(path) is None:
-        raise OutputError(f"cannot write {path}: unknown extension (supported: {_supported_extensions()})")
+    if not os.path.basename(path):
+        raise OutputError(f"cannot write {path!r}: it names no file")
+    if extensions == "images":
+        extensions = tuple(e for names in FORMATS.values() for e in names)
+    if extensions is not None and os.path.splitext(path)[1].lower() not in extensions:
+        raise OutputError(f"cannot write {path}: unknown extension (supported: {', '.join(extensions)})")
     if os.path.isdir(path):
         raise OutputIsFolderError(f"cannot write {path}: it is a folder")
     folder = os.path.dirname(os.path.abspath(path))
