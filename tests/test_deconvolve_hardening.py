@@ -49,3 +49,22 @@ def test_all_zero_image_restores_to_zeros(method, boundary):
 def test_one_pixel_wide_images_are_input_errors(shape):
     with pytest.raises(InputError, match="at least 2 pixels"):
         deconvkit.deconvolve(np.ones(shape), np.ones((1, 1)), method="wiener")
+
+
+def test_pure_noise_is_restored_not_refused():
+    """White noise has no signal spectrum to fit: the automatic NSR was about 1e255, over the range a caller
+    may give, so "auto" (whose SURE selection re-runs Wiener with that NSR) failed with a ParameterError."""
+    from deconvkit._params import MAX_NSR
+    from deconvkit.psf import gaussian
+
+    noise = np.random.default_rng(0).random((64, 64))
+    restored, info = deconvkit.deconvolve(noise, gaussian(1.0), method="auto", return_info=True)
+    assert np.isfinite(restored).all() and info["method"] in deconvkit.solvers.available_methods()
+    filtered, info = deconvkit.deconvolve(noise, gaussian(1.0), method="wiener", return_info=True)
+    assert info["nsr"] == MAX_NSR < info["nsr_bayes"]  # capped, and the uncapped value is still reported
+    # the reported NSR reproduces the result, as documented
+    again = deconvkit.deconvolve(noise, gaussian(1.0), method="wiener", nsr=info["nsr"],
+                                 nsr_exponent=info["nsr_exponent"])
+    np.testing.assert_array_equal(again, filtered)
+    # no signal: only the mean (of the padded frame) passes, a millionth of the rest, as with the uncapped 1e255
+    assert abs(filtered.mean() - noise.mean()) < 0.01 and filtered.std() < 1e-3
