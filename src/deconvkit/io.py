@@ -271,9 +271,7 @@ def _read_png_16bit_colour(path: str) -> np.ndarray:
         raise InputError(
             f"{path} is a 16-bit colour PNG, which needs OpenCV to read without losing bits "
             "(pip install opencv-python-headless), or save it as TIFF") from None
-    # libpng prints its complaints about a damaged file to stderr itself (and OpenCV then returns None):
-    # check the chunk structure first, so a damaged file gives our one line and nothing else.
-    _check_png_chunks(path)
+    # (the chunk structure was checked by _read_pillow: libpng prints its complaints to stderr itself)
     data = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if data is None:
         raise InputError(f"cannot read {path}: OpenCV could not decode it")
@@ -453,9 +451,39 @@ def _check_size(path: str, shape, count: int = 1) -> None:
                                "crop or split it into tiles before reading")
 
 
+def _check_pillow_size(path: str) -> None:
+    """The in-memory limit for PNG/JPEG, from the header before decoding, in place of Pillow's own guard.
+
+    Pillow calls any image over 179 million pixels a "decompression bomb" (an error, which read as a corrupt
+    file, exit 3, for a real 15000x15000 panorama) and warns above 89 million; the limit that matters is
+    deconvkit's: :data:`MAX_PIXELS` values, refused with :class:`MemoryLimitError` like TIFF and NPY.
+    """
+    from PIL import Image
+
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+        # Pillow warns above this and refuses above twice this: ours is checked below for everything up to it
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                width, height = opened.size
+                bands = len(opened.getbands())
+    except Image.DecompressionBombError as exc:  # over 2 * MAX_PIXELS pixels: over our limit too
+        raise MemoryLimitError(f"{path} holds more values than the in-memory limit {MAX_PIXELS} "
+                               f"({_first_line(exc)}); crop or split it into tiles before reading") from exc
+    _check_size(path, (height, width), bands)
+
+
 def _read_pillow(path: str, fmt: str) -> tuple[np.ndarray, int | None, bool, str]:
     mode = ""
-    if fmt == "png" and _png_is_16bit_colour(path):
+    wide = fmt == "png" and _png_is_16bit_colour(path)
+    if wide:
+        # libpng (OpenCV's reader) prints its complaints about a damaged file to stderr itself, and
+        # OpenCV then returns None: check the chunk structure first, so a damaged file gives our one line.
+        _check_png_chunks(path)
+    _check_pillow_size(path)
+    if wide:
         data = _read_png_16bit_colour(path)
     elif fmt == "jpeg":
         data, mode = _read_jpeg(path)
