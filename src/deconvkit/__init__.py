@@ -11,7 +11,14 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .errors import DeconvkitError, InputError, MemoryLimitError, OutputError, ParameterError, PSFError, ResourceError
-from .fft import otf2psf, psf2otf
+
+try:
+    from .fft import otf2psf, psf2otf  # imports NumPy: the slow part of starting the command line
+except KeyboardInterrupt:  # Ctrl-C while the CLI starts: one line and exit 130, not a traceback (issue 13)
+    from .errors import exit_if_command_interrupted
+
+    exit_if_command_interrupted()
+    raise
 
 __all__ = [
     "__version__",

@@ -43,6 +43,7 @@ __all__ = [
     "OutputPermissionError",
     "OutputWriteError",
     "EXIT_CODES",
+    "exit_if_command_interrupted",
 ]
 
 
@@ -119,3 +120,24 @@ class OutputPermissionError(OutputError, PermissionError):
 # For documentation and the CLI's help epilogue: the most specific base class -> exit status.
 EXIT_CODES = {cls.__name__: cls.exit_code for cls in (DeconvkitError, ParameterError, InputError, PSFError,
                                                       ResourceError, OutputError)}
+
+
+def exit_if_command_interrupted() -> None:
+    """Called on a Ctrl-C while ``deconvkit`` imports: exit 130 with one line if this process is the CLI.
+
+    ``python -m deconvkit`` and the ``deconvkit`` script import the package (NumPy: a few tenths of a
+    second, seconds on a loaded machine) before the CLI's own handler exists, and a Ctrl-C there printed a
+    ``KeyboardInterrupt`` traceback. The process is the command line when Python was started with
+    ``-m deconvkit`` or on a script named ``deconvkit`` (``sys.orig_argv``); in any other program (a
+    library import) this returns and the caller re-raises, so the program's own handling is unchanged.
+    Only Python's own start-up before any deconvkit code runs (``site`` and ``.pth`` files) is out of reach.
+    """
+    import os
+    import sys
+
+    argv = list(getattr(sys, "orig_argv", ()))
+    as_module = any((a == "-m" and b == "deconvkit") or a == "-mdeconvkit" for a, b in zip(argv, argv[1:] + [""]))
+    as_script = len(argv) > 1 and os.path.splitext(os.path.basename(argv[1]))[0] == "deconvkit"
+    if as_module or as_script:
+        print("error: interrupted", file=sys.stderr)
+        raise SystemExit(130)
