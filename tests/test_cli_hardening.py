@@ -151,7 +151,7 @@ def test_ctrl_c_during_start_up_is_one_line(monkeypatch, capsys):
 @pytest.mark.parametrize("command", [["-m", "deconvkit", "--version"], ["SCRIPT", "--version"]])
 def test_ctrl_c_while_the_package_imports_is_one_line(tmp_path, command):
     """A Ctrl-C while ``import deconvkit`` loads NumPy (before the CLI's own handler exists), made
-    deterministic by an import hook that raises KeyboardInterrupt there; as ``python -m deconvkit`` and as
+    deterministic by an import hook that sends the process a real SIGINT there; as ``python -m deconvkit`` and as
     the installed ``deconvkit`` script. A library import keeps its KeyboardInterrupt."""
     import subprocess
     import sys
@@ -161,7 +161,9 @@ def test_ctrl_c_while_the_package_imports_is_one_line(tmp_path, command):
         "class Interrupt:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name == 'deconvkit.fft':\n"
-        "            raise KeyboardInterrupt\n"
+        "            import os, signal, time\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "            time.sleep(5)\n"
         "sys.meta_path.insert(0, Interrupt())\n")
     script = tmp_path / "deconvkit"  # what pip writes for [project.scripts]
     script.write_text("import sys\nfrom deconvkit.cli import main\nsys.exit(main())\n")

@@ -68,3 +68,15 @@ def test_pure_noise_is_restored_not_refused():
     np.testing.assert_array_equal(again, filtered)
     # no signal: only the mean (of the padded frame) passes, a millionth of the rest, as with the uncapped 1e255
     assert abs(filtered.mean() - noise.mean()) < 0.01 and filtered.std() < 1e-3
+
+
+@pytest.mark.parametrize(("true", "used"), [(1.5, 2.2), (1.5, 3.0)])
+def test_too_wide_psf_gives_bounded_wiener_values(camera, true, used):
+    """A PSF wider than the real blur, no noise: the old discrepancy rule took its lowest NSR and returned
+    values of -701..685; the spectrum rule keeps the result within a few times the data's range."""
+    from deconvkit.psf import gaussian
+
+    blurred = deconvkit.blur(camera[:192, :192], gaussian(true), boundary="valid")
+    restored, info = deconvkit.deconvolve(blurred, gaussian(used), method="wiener", return_info=True)
+    assert -3.0 < restored.min() and restored.max() < 4.0, (restored.min(), restored.max())
+    assert info["nsr"] > 1e-5  # not collapsed to the floor

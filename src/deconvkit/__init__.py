@@ -10,15 +10,22 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import DeconvkitError, InputError, MemoryLimitError, OutputError, ParameterError, PSFError, ResourceError
+from .errors import (
+    DeconvkitError,
+    InputError,
+    MemoryLimitError,
+    OutputError,
+    ParameterError,
+    PSFError,
+    ResourceError,
+    exit_on_ctrl_c_while_the_command_starts,
+)
 
-try:
-    from .fft import otf2psf, psf2otf  # imports NumPy: the slow part of starting the command line
-except KeyboardInterrupt:  # Ctrl-C while the CLI starts: one line and exit 130, not a traceback (issue 13)
-    from .errors import exit_if_command_interrupted
+# Before NumPy loads: a Ctrl-C while the command line starts is one line and exit 130 (issue 13); only when
+# this process is the deconvkit command, never for a library import.
+exit_on_ctrl_c_while_the_command_starts()
 
-    exit_if_command_interrupted()
-    raise
+from .fft import otf2psf, psf2otf  # noqa: E402 - after the start-up handler, on purpose
 
 __all__ = [
     "__version__",

@@ -247,6 +247,9 @@ def run_guarded(func, args) -> int:
     other file errors exit 2, running out of memory exits 5, Ctrl-C exits 130; no traceback either way.
     Anything else is a bug and keeps its traceback.
     """
+    # The work starts: Ctrl-C raises KeyboardInterrupt again (cleanup of temporary files, exit 130 below)
+    # instead of the immediate exit that covered the start-up (deconvkit.errors).
+    errors.restore_ctrl_c()
     try:
         return int(func(args) or 0)
     except DeconvkitError as exc:
