@@ -148,6 +148,35 @@ def test_ctrl_c_during_start_up_is_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err == "error: interrupted\n"
 
 
+@pytest.mark.parametrize("command", [["-m", "deconvkit", "--version"], ["SCRIPT", "--version"]])
+def test_ctrl_c_while_the_package_imports_is_one_line(tmp_path, command):
+    """A Ctrl-C while ``import deconvkit`` loads NumPy (before the CLI's own handler exists), made
+    deterministic by an import hook that sends the process a real SIGINT there; as ``python -m deconvkit`` and as
+    the installed ``deconvkit`` script. A library import keeps its KeyboardInterrupt."""
+    import subprocess
+    import sys
+
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'deconvkit.fft':\n"
+        "            import os, signal, time\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "            time.sleep(5)\n"
+        "sys.meta_path.insert(0, Interrupt())\n")
+    script = tmp_path / "deconvkit"  # what pip writes for [project.scripts]
+    script.write_text("import sys\nfrom deconvkit.cli import main\nsys.exit(main())\n")
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), src]))
+    argv = [str(script) if part == "SCRIPT" else part for part in command]
+    result = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stderr) == (130, "error: interrupted\n")
+    library = subprocess.run([sys.executable, "-c", "import deconvkit"], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert library.returncode != 0 and "KeyboardInterrupt" in library.stderr  # not swallowed by a library
+
+
 def test_out_of_memory_is_one_line(tmp_path, image_png, capsys, monkeypatch):
     import deconvkit.solvers as solvers
 

@@ -49,3 +49,34 @@ def test_all_zero_image_restores_to_zeros(method, boundary):
 def test_one_pixel_wide_images_are_input_errors(shape):
     with pytest.raises(InputError, match="at least 2 pixels"):
         deconvkit.deconvolve(np.ones(shape), np.ones((1, 1)), method="wiener")
+
+
+def test_pure_noise_is_restored_not_refused():
+    """White noise has no signal spectrum to fit: the automatic NSR was about 1e255, over the range a caller
+    may give, so "auto" (whose SURE selection re-runs Wiener with that NSR) failed with a ParameterError."""
+    from deconvkit._params import MAX_NSR
+    from deconvkit.psf import gaussian
+
+    noise = np.random.default_rng(0).random((64, 64))
+    restored, info = deconvkit.deconvolve(noise, gaussian(1.0), method="auto", return_info=True)
+    assert np.isfinite(restored).all() and info["method"] in deconvkit.solvers.available_methods()
+    filtered, info = deconvkit.deconvolve(noise, gaussian(1.0), method="wiener", return_info=True)
+    assert info["nsr"] == MAX_NSR < info["nsr_bayes"]  # capped, and the uncapped value is still reported
+    # the reported NSR reproduces the result, as documented
+    again = deconvkit.deconvolve(noise, gaussian(1.0), method="wiener", nsr=info["nsr"],
+                                 nsr_exponent=info["nsr_exponent"])
+    np.testing.assert_array_equal(again, filtered)
+    # no signal: only the mean (of the padded frame) passes, a millionth of the rest, as with the uncapped 1e255
+    assert abs(filtered.mean() - noise.mean()) < 0.01 and filtered.std() < 1e-3
+
+
+@pytest.mark.parametrize(("true", "used"), [(1.5, 2.2), (1.5, 3.0)])
+def test_too_wide_psf_gives_bounded_wiener_values(camera, true, used):
+    """A PSF wider than the real blur, no noise: the old discrepancy rule took its lowest NSR and returned
+    values of -701..685; the spectrum rule keeps the result within a few times the data's range."""
+    from deconvkit.psf import gaussian
+
+    blurred = deconvkit.blur(camera[:192, :192], gaussian(true), boundary="valid")
+    restored, info = deconvkit.deconvolve(blurred, gaussian(used), method="wiener", return_info=True)
+    assert -3.0 < restored.min() and restored.max() < 4.0, (restored.min(), restored.max())
+    assert info["nsr"] > 1e-5  # not collapsed to the floor

@@ -101,3 +101,33 @@ def test_unreadable_psf_file_is_a_psf_error(tmp_path):
     bad.write_bytes(b"not a png at all")
     with pytest.raises(errors.PSFError, match="psf.png"):
         deconvkit.psf.parse(str(bad))
+
+
+def test_no_module_defines_its_own_class_of_a_library_error_name():
+    """One hierarchy: a second ``MemoryLimitError`` (or ``InputError``...) elsewhere is not caught by
+    ``except deconvkit.X`` and gets the wrong exit code (memory.py's own MemoryLimitError exited 2)."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(errors.__file__).parent
+    names = set(errors.__all__) - {"EXIT_CODES"}
+    shadows = [f"{path.relative_to(root)}: {name}" for path in root.rglob("*.py") if path.name != "errors.py"
+               for name in re.findall(r"^\s*class (\w+)\b", path.read_text(), re.M) if name in names]
+    assert shadows == []
+
+
+def test_out_of_memory_refusal_is_the_library_class_with_exit_5(tmp_path, monkeypatch, capsys):
+    from deconvkit import memory
+    from deconvkit.cli import main
+    from deconvkit.psf import gaussian
+
+    assert memory.MemoryLimitError is errors.MemoryLimitError
+    monkeypatch.setenv("DECONVKIT_MEMORY_LIMIT", "1MB")
+    with pytest.raises(deconvkit.MemoryLimitError) as raised:
+        deconvkit.deconvolve(np.zeros((256, 256)), gaussian(2.0), method="wiener")
+    assert isinstance(raised.value, errors.ResourceError) and raised.value.exit_code == 5
+    np.save(tmp_path / "in.npy", np.zeros((256, 256), np.float32))
+    assert main(["deblur", str(tmp_path / "in.npy"), "-o", str(tmp_path / "o.npy"), "--psf", "gaussian:sigma=2",
+                 "--method", "wiener"]) == 5
+    assert capsys.readouterr().err.startswith("error: deconvolving an image of shape (256, 256)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy"]

@@ -12,7 +12,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from deconvkit import DeconvkitError, io
+from deconvkit import DeconvkitError, errors, io
 
 RNG = np.random.default_rng(7)
 
@@ -295,3 +295,43 @@ def test_size_limit_checked_before_decoding(tmp_path, monkeypatch):
     for name in ("big.tif", "big.npy"):
         with pytest.raises(DeconvkitError, match=f"{name} holds .* in-memory limit"):
             io.read_image(tmp_path / name)
+
+
+def _png_header_only(width, height):
+    """A PNG whose header claims ``width x height`` grey pixels, with one tiny (short) IDAT: a bomb's shape."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side", [40000, 60000])  # 1.6e9 pixels (Pillow warns), 3.6e9 (Pillow refuses)
+def test_png_over_the_limit_is_a_memory_error_before_decoding(tmp_path, side):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_header_only(side, side))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning must not reach the user
+        with pytest.raises(errors.MemoryLimitError, match="in-memory limit"):
+            io.read_image(path)
+
+
+def test_png_size_limit_is_ours_not_pillows(tmp_path, monkeypatch):
+    io.write_image(tmp_path / "small.png", np.zeros((12, 12, 3), np.uint8))
+    monkeypatch.setattr(io, "MAX_PIXELS", 400)  # 12 x 12 x 3 = 432 values
+    with pytest.raises(errors.MemoryLimitError, match="small.png holds 432 values"):
+        io.read_image(tmp_path / "small.png")
+
+
+@pytest.mark.slow
+def test_png_larger_than_pillows_bomb_limit_reads(tmp_path):
+    # 180 million pixels: over Pillow's 179-million "decompression bomb" error, well under MAX_PIXELS
+    Image.new("L", (15000, 12000), 77).save(tmp_path / "panorama.png", compress_level=1)
+    image, info = io.read_image(tmp_path / "panorama.png", dtype=np.float32)
+    assert image.shape == (12000, 15000) and info.dtype == np.uint8
+    assert float(image[::1000, ::1000].max()) == pytest.approx(77 / 255)

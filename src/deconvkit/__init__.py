@@ -10,8 +10,22 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import DeconvkitError, InputError, MemoryLimitError, OutputError, ParameterError, PSFError, ResourceError
-from .fft import otf2psf, psf2otf
+from .errors import (
+    DeconvkitError,
+    InputError,
+    MemoryLimitError,
+    OutputError,
+    ParameterError,
+    PSFError,
+    ResourceError,
+    exit_on_ctrl_c_while_the_command_starts,
+)
+
+# Before NumPy loads: a Ctrl-C while the command line starts is one line and exit 130 (issue 13); only when
+# this process is the deconvkit command, never for a library import.
+exit_on_ctrl_c_while_the_command_starts()
+
+from .fft import otf2psf, psf2otf  # noqa: E402 - after the start-up handler, on purpose
 
 __all__ = [
     "__version__",

@@ -24,11 +24,17 @@ import numpy as np
 from .errors import ParameterError
 
 __all__ = ["Spec", "integer", "real", "boolean", "choice", "check_params", "parse_assignments",
-           "MAX_ITERATIONS"]
+           "MAX_ITERATIONS", "MAX_NSR"]
 
 # Upper bound for iteration counts: 100000 Richardson-Lucy iterations on a 1024x1024 image take about
 # 20 minutes on one core; more is a typo (1e12) that would otherwise run for days.
 MAX_ITERATIONS = 100_000
+
+# Upper bound for a Wiener noise-to-signal ratio. At 1e6 the filter passes a millionth of every frequency
+# but the mean: already the "no signal here" answer, so a larger value changes nothing visible. The
+# automatic rule is capped here too (solvers._nsr), so the NSR it reports can always be given back
+# (nsr=info["nsr"] reproduces the result); on pure noise it had reported 1e255, then refused by this range.
+MAX_NSR = 1e6
 
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")

@@ -5,9 +5,17 @@ error messages name the parameter, the value and what is allowed, in one consist
 
 Integer input rule (:func:`as_float_image`, used by :func:`deconvkit.blur`, :func:`deconvkit.deconvolve`,
 :func:`deconvkit.estimate_psf` and so :func:`deconvkit.deblur`): an image given as an integer NumPy array
-is divided by its dtype's maximum (uint8 by 255, uint16 by 65535, int16 by 32767), so it is in the same
-[0, 1] scale as the floats :func:`deconvkit.io.read_image` returns and the parameter defaults (noise
-levels, weights) are meant for. The result is float64 in that scale; it is not converted back to integers.
+is divided by its *intensity scale* (:func:`intensity_scale`), the same rule :func:`deconvkit.io.read_image`
+applies to integer files, so ``deconvolve(array)`` and ``deconvkit deblur array.npy`` see the same [0, 1]
+values, the scale the parameter defaults (noise levels, weights) are meant for:
+
+* 8-bit data (uint8, int8) is divided by the dtype's maximum (255, 127);
+* wider integers (uint16, int16, uint32, int32, int64 - NumPy's default integer - ...) by the smallest of
+  ``2**bits - 1`` for 8, 10, 12, 14, 16, 20, 24, 32, 48 and 64 bits that holds the largest magnitude in
+  the data: 12-bit camera values in a uint16 or int64 array are divided by 4095, 8-bit values held in
+  int64 by 255, full-range uint16 data by 65535. The container says little about the intensity range.
+
+Signed data comes out in [-1, 1]. The result is float64 in that scale; it is not converted back to integers.
 Float and boolean arrays, and Python sequences, are taken as the values they hold.
 """
 
@@ -25,6 +33,7 @@ __all__ = [
     "as_float_array",
     "as_float_image",
     "integer_scale",
+    "intensity_scale",
     "check_psf",
     "move_channels_first",
     "restore_channel_axis",
@@ -34,6 +43,9 @@ __all__ = [
 # A sanity cap for one image/stack (about 4 GiB of float32): beyond it a whole-array FFT solve is not
 # what the user wants, and the error says so before any memory is allocated.
 MAX_PIXELS = 2**30
+
+# Sensor and file bit depths an integer image is scaled by, smallest first (see intensity_scale).
+_COMMON_BITS = (8, 10, 12, 14, 16, 20, 24, 32, 48, 64)
 
 # The same bound as deconvkit.psf.normalise applies to PSF files: measured PSFs carry small negative values
 # from background subtraction, but one whose negative lobes hold more than this fraction of its positive
@@ -89,7 +101,10 @@ def as_float_array(array, name: str = "image", *, ndim: tuple[int, ...] | None =
 
 
 def integer_scale(dtype) -> float:
-    """The divisor of the integer input rule: the dtype's maximum for integers, 1 otherwise.
+    """The dtype's maximum for integers, 1 otherwise: the *container's* scale.
+
+    Not the integer input rule (that is :func:`intensity_scale`, which looks at the data); for callers
+    that cannot look at the values before they stream them (lazy arrays read region by region).
 
     >>> integer_scale(np.uint8), integer_scale(np.int16), integer_scale(np.float32), integer_scale(bool)
     (255.0, 32767.0, 1.0, 1.0)
@@ -98,17 +113,52 @@ def integer_scale(dtype) -> float:
     return float(np.iinfo(dtype).max) if dtype.kind in "iu" else 1.0
 
 
+def intensity_scale(data: np.ndarray) -> float | None:
+    """The stored value that means "full intensity" (1.0) for integer image data; ``None`` for floats.
+
+    8-bit data (and bilevel, stored as 0/255) uses the dtype's maximum. Wider integers use the smallest of
+    8, 10, 12, 14, 16, 20, 24, 32, 48 and 64 bits (``2**bits - 1``, capped at the dtype's maximum) that holds
+    the largest magnitude in the data: cameras store 10-, 12- and 14-bit data in 16-bit containers, and
+    int64 is only NumPy's default, so the container says little about the intensity range. Reading and
+    writing ``like=`` the same info use the same scale, so round trips stay exact whatever is chosen.
+
+    Examples
+    --------
+    >>> intensity_scale(np.array([0, 4095], np.uint16)), intensity_scale(np.array([0, 4096], np.uint16))
+    (4095.0, 16383.0)
+    >>> intensity_scale(np.arange(256)), intensity_scale(np.array([0, 3], np.uint8))
+    (255.0, 255.0)
+    """
+    if data.dtype == bool:
+        return 255.0
+    if data.dtype.kind not in "iu":
+        return None
+    top = np.iinfo(data.dtype).max
+    if data.dtype.itemsize == 1 or data.size == 0:
+        return float(top)
+    peak = int(data.max())
+    if data.dtype.kind == "i":
+        peak = max(peak, -int(data.min()))
+    for bits in _COMMON_BITS:
+        scale = min(2**bits - 1, top)
+        if peak <= scale:
+            return float(scale)
+    return float(top)  # pragma: no cover - every value fits the dtype's maximum
+
+
 def as_float_image(image, name: str = "image", *, ndim: tuple[int, ...] | None = None) -> np.ndarray:
     """:func:`as_float_array` for an image, with the integer input rule (see the module docstring).
 
     >>> as_float_image(np.array([[0, 51, 255]], dtype=np.uint8))
     array([[0. , 0.2, 1. ]])
+    >>> as_float_image(np.array([[0, 819, 4095]]))  # int64 holding 12-bit values: divided by 4095
+    array([[0. , 0.2, 1. ]])
     """
-    scale = integer_scale(image.dtype) if isinstance(image, (np.ndarray, np.generic)) else 1.0
-    out = as_float_array(image, name, ndim=ndim)
-    if scale != 1.0:
+    integers = isinstance(image, (np.ndarray, np.generic)) and np.asarray(image).dtype.kind in "iu"
+    out = as_float_array(image, name, ndim=ndim)  # validated first: the scale needs a non-empty array
+    if integers:
         # as_float_array made a fresh float64 array from the integers: dividing in place costs no copy
-        out /= scale
+        out /= intensity_scale(np.asarray(image))
     return out
 
 

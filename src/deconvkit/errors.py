@@ -43,6 +43,9 @@ __all__ = [
     "OutputPermissionError",
     "OutputWriteError",
     "EXIT_CODES",
+    "exit_on_ctrl_c_while_the_command_starts",
+    "restore_ctrl_c",
+    "is_command_line",
 ]
 
 
@@ -119,3 +122,57 @@ class OutputPermissionError(OutputError, PermissionError):
 # For documentation and the CLI's help epilogue: the most specific base class -> exit status.
 EXIT_CODES = {cls.__name__: cls.exit_code for cls in (DeconvkitError, ParameterError, InputError, PSFError,
                                                       ResourceError, OutputError)}
+
+
+
+def _exit_interrupted(signum, frame):  # pragma: no cover - runs in a CLI subprocess (tested there)
+    # Nothing is written during start-up, so there is nothing to clean up: exit at once, one line.
+    import os
+
+    os.write(2, b"error: interrupted\n")
+    os._exit(130)
+
+
+def is_command_line() -> bool:
+    """Whether this process is the ``deconvkit`` command: ``python -m deconvkit`` or the ``deconvkit`` script.
+
+    Read from ``sys.orig_argv`` (the interpreter's own command line), so importing deconvkit from any other
+    program never counts.
+    """
+    import os
+    import sys
+
+    argv = list(getattr(sys, "orig_argv", ()))
+    as_module = any((a == "-m" and b == "deconvkit") or a == "-mdeconvkit" for a, b in zip(argv, argv[1:] + [""]))
+    return as_module or (len(argv) > 1 and os.path.splitext(os.path.basename(argv[1]))[0] == "deconvkit")
+
+
+def exit_on_ctrl_c_while_the_command_starts() -> None:
+    """When this process is the CLI, make Ctrl-C during its start-up one ``error: interrupted`` line, exit 130.
+
+    ``import deconvkit`` loads NumPy and the subcommands load SciPy (seconds on a loaded machine) before the
+    CLI's own handler exists; a Ctrl-C there printed a ``KeyboardInterrupt`` traceback, or, landing inside
+    NumPy's C-extension import, NumPy's "IMPORTANT: PLEASE READ THIS" ``ImportError``. A SIGINT handler is
+    installed at the top of the package's import instead, and ``deconvkit.cli._common.run_guarded``
+    gives Ctrl-C back to Python (``KeyboardInterrupt``, with its cleanup) when the command's work starts.
+    A library import (any other program) is left alone. Only Python's own start-up before any deconvkit
+    code runs (``site``, ``.pth`` files) is out of reach.
+    """
+    import signal
+
+    if is_command_line():
+        try:
+            signal.signal(signal.SIGINT, _exit_interrupted)
+        except ValueError:  # pragma: no cover - not the main thread: not a command-line start
+            pass
+
+
+def restore_ctrl_c() -> None:
+    """Undo :func:`exit_on_ctrl_c_while_the_command_starts`: Ctrl-C raises ``KeyboardInterrupt`` again."""
+    import signal
+
+    try:
+        if signal.getsignal(signal.SIGINT) is _exit_interrupted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass

@@ -54,7 +54,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._shared import MAX_PIXELS
+# The intensity rule lives in _shared so that deconvolve() on an integer array and read_image() of the same
+# integers in a file divide by the same scale; io re-exports it as part of its documented API.
+from ._shared import MAX_PIXELS, intensity_scale
 from .errors import (
     DeconvkitError,
     InputError,
@@ -99,9 +101,6 @@ _ALLOWED_DTYPES = {
     "npy": ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
             "float16", "float32", "float64"),
 }
-
-# Sensor and file bit depths an integer image is scaled by, smallest first (see intensity_scale).
-_COMMON_BITS = (8, 10, 12, 14, 16, 20, 24, 32, 48, 64)
 
 # Files are created 0600 by mkstemp; give the final file the permissions a plain open() would.
 _UMASK = os.umask(0)
@@ -246,39 +245,6 @@ def _sniff(path: str) -> str | None:
     return None
 
 
-def intensity_scale(data: np.ndarray) -> float | None:
-    """The stored value that means "full intensity" (1.0) for integer image data; ``None`` for floats.
-
-    8-bit data (and bilevel, stored as 0/255) uses the dtype's maximum. Wider integers use the smallest of
-    8, 10, 12, 14, 16, 20, 24, 32, 48 and 64 bits (``2**bits - 1``, capped at the dtype's maximum) that holds
-    the largest magnitude in the data: cameras store 10-, 12- and 14-bit data in 16-bit containers, and
-    int64 is only NumPy's default, so the container says little about the intensity range. Reading and
-    writing ``like=`` the same info use the same scale, so round trips stay exact whatever is chosen.
-
-    Examples
-    --------
-    >>> intensity_scale(np.array([0, 4095], np.uint16)), intensity_scale(np.array([0, 4096], np.uint16))
-    (4095.0, 16383.0)
-    >>> intensity_scale(np.arange(256)), intensity_scale(np.array([0, 3], np.uint8))
-    (255.0, 255.0)
-    """
-    if data.dtype == bool:
-        return 255.0
-    if data.dtype.kind not in "iu":
-        return None
-    top = np.iinfo(data.dtype).max
-    if data.dtype.itemsize == 1 or data.size == 0:
-        return float(top)
-    peak = int(data.max())
-    if data.dtype.kind == "i":
-        peak = max(peak, -int(data.min()))
-    for bits in _COMMON_BITS:
-        scale = min(2**bits - 1, top)
-        if peak <= scale:
-            return float(scale)
-    return float(top)  # pragma: no cover - every value fits the dtype's maximum
-
-
 def _to_float(data: np.ndarray, dtype=None, scale: float | None = None) -> np.ndarray:
     """Integers divided by their intensity scale (:func:`intensity_scale` unless given); floats unscaled."""
     if data.dtype == bool:
@@ -305,9 +271,7 @@ def _read_png_16bit_colour(path: str) -> np.ndarray:
         raise InputError(
             f"{path} is a 16-bit colour PNG, which needs OpenCV to read without losing bits "
             "(pip install opencv-python-headless), or save it as TIFF") from None
-    # libpng prints its complaints about a damaged file to stderr itself (and OpenCV then returns None):
-    # check the chunk structure first, so a damaged file gives our one line and nothing else.
-    _check_png_chunks(path)
+    # (the chunk structure was checked by _read_pillow: libpng prints its complaints to stderr itself)
     data = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if data is None:
         raise InputError(f"cannot read {path}: OpenCV could not decode it")
@@ -487,9 +451,39 @@ def _check_size(path: str, shape, count: int = 1) -> None:
                                "crop or split it into tiles before reading")
 
 
+def _check_pillow_size(path: str) -> None:
+    """The in-memory limit for PNG/JPEG, from the header before decoding, in place of Pillow's own guard.
+
+    Pillow calls any image over 179 million pixels a "decompression bomb" (an error, which read as a corrupt
+    file, exit 3, for a real 15000x15000 panorama) and warns above 89 million; the limit that matters is
+    deconvkit's: :data:`MAX_PIXELS` values, refused with :class:`MemoryLimitError` like TIFF and NPY.
+    """
+    from PIL import Image
+
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+        # Pillow warns above this and refuses above twice this: ours is checked below for everything up to it
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                width, height = opened.size
+                bands = len(opened.getbands())
+    except Image.DecompressionBombError as exc:  # over 2 * MAX_PIXELS pixels: over our limit too
+        raise MemoryLimitError(f"{path} holds more values than the in-memory limit {MAX_PIXELS} "
+                               f"({_first_line(exc)}); crop or split it into tiles before reading") from exc
+    _check_size(path, (height, width), bands)
+
+
 def _read_pillow(path: str, fmt: str) -> tuple[np.ndarray, int | None, bool, str]:
     mode = ""
-    if fmt == "png" and _png_is_16bit_colour(path):
+    wide = fmt == "png" and _png_is_16bit_colour(path)
+    if wide:
+        # libpng (OpenCV's reader) prints its complaints about a damaged file to stderr itself, and
+        # OpenCV then returns None: check the chunk structure first, so a damaged file gives our one line.
+        _check_png_chunks(path)
+    _check_pillow_size(path)
+    if wide:
         data = _read_png_16bit_colour(path)
     elif fmt == "jpeg":
         data, mode = _read_jpeg(path)
@@ -801,24 +795,39 @@ def _encode(tmp: str, fmt: str, data: np.ndarray, channel_axis, spacing=None, al
         iio.imwrite(tmp, data, plugin="pillow", extension=FORMATS[fmt][0], **kwargs)
 
 
-def check_output_path(path, *, overwrite: bool = False) -> str:
+def check_output_path(path, *, overwrite: bool = False, extensions="images") -> str:
     """Check, before any work, that ``path`` can be written by :func:`write_image`; return it as a str.
 
-    Checks the extension, that the folder exists and is writable, that ``path`` is not a folder and, unless
-    ``overwrite``, that it does not exist yet. The CLI runs this for every output before it computes.
+    Checks that ``path`` names a file, its extension, that the folder exists and is writable, that ``path``
+    is not a folder, that its name fits the file system and, unless ``overwrite``, that it does not exist
+    yet. The CLI runs this for every output before it computes (``deconvkit.cli._common.check_outputs``
+    adds the same-file checks against the inputs and the other outputs).
+
+    Parameters
+    ----------
+    path : path-like
+    overwrite : bool
+        An existing file may be replaced.
+    extensions : "images", tuple of str or None
+        Accepted extensions (lower case, with the dot): ``"images"`` (default) those :func:`write_image`
+        writes (:data:`FORMATS`); a tuple for a caller that writes the file itself; ``None`` accepts any.
 
     Raises
     ------
     OutputError
-        Unknown extension. The subclasses say the rest and are also the matching built-ins:
-        :class:`~deconvkit.errors.OutputFolderError` (:class:`FileNotFoundError`),
+        Unknown extension, no file name, a name over 255 bytes. The subclasses say the rest and are also
+        the matching built-ins: :class:`~deconvkit.errors.OutputFolderError` (:class:`FileNotFoundError`),
         :class:`~deconvkit.errors.OutputIsFolderError` (:class:`IsADirectoryError`),
         :class:`~deconvkit.errors.OutputPermissionError` (:class:`PermissionError`) and
         :class:`~deconvkit.errors.OutputExistsError` (:class:`FileExistsError`).
     """
     path = os.fspath(path)
-    if _format_from_extension(path) is None:
-        raise OutputError(f"cannot write {path}: unknown extension (supported: {_supported_extensions()})")
+    if not os.path.basename(path):
+        raise OutputError(f"cannot write {path!r}: it names no file")
+    if extensions == "images":
+        extensions = tuple(e for names in FORMATS.values() for e in names)
+    if extensions is not None and os.path.splitext(path)[1].lower() not in extensions:
+        raise OutputError(f"cannot write {path}: unknown extension (supported: {', '.join(extensions)})")
     if os.path.isdir(path):
         raise OutputIsFolderError(f"cannot write {path}: it is a folder")
     folder = os.path.dirname(os.path.abspath(path))

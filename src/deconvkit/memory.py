@@ -22,6 +22,11 @@ import numpy as np
 
 from ._shared import DeconvkitError, float_dtype
 
+# The library's one MemoryLimitError (a ResourceError, CLI exit 5, also a MemoryError), re-exported here
+# where it is raised; a second class of the same name had been defined here, which `except
+# deconvkit.MemoryLimitError` did not catch and the CLI reported with exit 2.
+from .errors import MemoryLimitError
+
 __all__ = ["MemoryLimitError", "DOMAIN_ARRAYS", "estimate_peak", "available_memory", "check_fits",
            "parse_bytes"]
 
@@ -42,10 +47,6 @@ _UNMEASURED = max(DOMAIN_ARRAYS.values())
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-class MemoryLimitError(DeconvkitError, MemoryError):
-    """The in-memory path would need more memory than is available (a DeconvkitError and a MemoryError)."""
 
 
 def parse_bytes(text) -> int:

@@ -153,6 +153,23 @@ def test_missing_psf_is_refused_where_needed(client):
     assert response.status_code == 400 and "a PSF is needed" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(("error", "status"), [("MemoryLimitError", 413), ("PSFError", 400),
+                                               ("ParameterError", 400), ("OutputWriteError", 500)])
+def test_library_errors_from_the_work_get_their_class_status(client, png16, monkeypatch, error, status):
+    """An error the library raises while the request is served goes through the one status table."""
+    from deconvkit import errors
+    from deconvkit.web import work
+
+    def refuse(*args, **kwargs):
+        raise getattr(errors, error)(f"refused by the library ({error})")
+
+    monkeypatch.setattr(work, "preview", refuse)
+    image_id = client.post("/api/images", files=files(png16)).json()["image_id"]
+    response = client.post("/api/preview", data={"image_id": image_id, "psf": MOTION, "method": "wiener",
+                                                 "mode": "fit"})
+    assert response.status_code == status and response.json()["detail"] == f"refused by the library ({error})"
+
+
 # --- preview --------------------------------------------------------------------------------------------
 
 def test_loupe_preview_is_the_method_on_the_full_resolution_region(client, png16):

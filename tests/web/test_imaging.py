@@ -44,3 +44,32 @@ def test_display_maps_float_range_and_drops_alpha():
     rgba[..., 3] = 1.0
     shown = iio.imread(imaging.display_png(rgba, 16, (0.0, 4.0)))
     assert shown.shape == (4, 4, 3) and shown[0, 0, 0] == 128
+
+
+def test_web_errors_are_the_library_errors():
+    from deconvkit import errors
+
+    # One InputError for the library, the CLI and the web: code catching deconvkit's errors catches the web's.
+    assert imaging.InputError is errors.InputError
+    assert issubclass(imaging.UnsupportedType, errors.InputError)
+    assert issubclass(imaging.TooLarge, errors.InputError) and issubclass(imaging.TooLarge, errors.ResourceError)
+
+
+@pytest.mark.parametrize(("exc", "status"), [
+    (imaging.UnsupportedType("gif"), 415),
+    (imaging.TooLarge("big"), 413),
+    (imaging.InputError("bad"), 400),
+    ("MemoryLimitError", 413),
+    ("ResourceError", 413),
+    ("PSFError", 400),
+    ("PSFNotFoundError", 400),
+    ("ParameterError", 400),
+    ("OutputWriteError", 500),
+    ("DeconvkitError", 400),
+])
+def test_http_status_is_chosen_by_class(exc, status):
+    from deconvkit import errors
+
+    if isinstance(exc, str):
+        exc = getattr(errors, exc)("message")
+    assert imaging.http_status(exc) == status

@@ -218,7 +218,7 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
     ----------
     image : ndarray
         Blurred 2-D image, or colour with ``channel_axis``; float in about [0, 1]. Integer arrays are
-        scaled to [0, 1] by their dtype's maximum (the integer input rule of :mod:`deconvkit._shared`,
+        scaled to [0, 1] by their intensity scale (the integer input rule of :mod:`deconvkit._shared`,
         the same for :func:`deconvkit.deconvolve`, so :func:`deblur` estimates and restores in one scale).
     model : {"auto", "general", "motion", "defocus", "gaussian"}
         PSF model; ``"auto"`` picks one by evidence (see the module docstring).

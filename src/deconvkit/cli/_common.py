@@ -13,18 +13,8 @@ import sys
 
 import numpy as np
 
-from ..errors import (
-    DeconvkitError,
-    InputError,
-    InputNotFoundError,
-    MemoryLimitError,
-    OutputError,
-    OutputExistsError,
-    OutputFolderError,
-    OutputIsFolderError,
-    OutputPermissionError,
-    ParameterError,
-)
+from .. import errors
+from ..errors import DeconvkitError, InputError, InputNotFoundError, OutputError, OutputExistsError, ParameterError
 
 __all__ = ["check_outputs", "check_image_shape", "emit_json", "progress_bar", "parse_settings", "run_guarded",
            "write_psf", "IMAGE_EXTENSIONS", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_MEMORY"]
@@ -32,7 +22,7 @@ __all__ = ["check_outputs", "check_image_shape", "emit_json", "progress_bar", "p
 # Exit codes: each DeconvkitError class carries its own (deconvkit.errors: 2 parameters and usage, 3 input,
 # 4 PSF, 5 memory, 6 output); file errors raised by other code exit 2, Ctrl-C 130.
 EXIT_ERROR = 2
-EXIT_MEMORY = MemoryLimitError.exit_code
+EXIT_MEMORY = errors.MemoryLimitError.exit_code
 EXIT_INTERRUPTED = 130
 
 # Errors a user can fix by changing the command line or the files; printed as one line, never a traceback.
@@ -92,28 +82,21 @@ def check_outputs(inputs, outputs, overwrite: bool, *, extensions=IMAGE_EXTENSIO
     for source in inputs:
         if not os.path.exists(source):
             raise InputNotFoundError(f"input file {source} does not exist")
+    from ..io import check_output_path
+
     for index, output in enumerate(outputs):
-        if not os.path.basename(output):
-            raise OutputError(f"cannot write {output!r}: it names no file")
         for source in inputs:
             if _same_file(source, output):
                 raise OutputError(f"output {output} is the input file {source}; choose another output path")
         for other in outputs[:index]:
             if _same_file(other, output):
                 raise OutputError(f"outputs {other} and {output} are the same file; choose distinct paths")
-        if extensions is not None and os.path.splitext(output)[1].lower() not in extensions:
-            raise OutputError(f"cannot write {output}: unknown extension (supported: {', '.join(extensions)})")
-        folder = os.path.dirname(os.path.abspath(output))
-        if not os.path.isdir(folder):
-            raise OutputFolderError(f"cannot write {output}: folder {folder} does not exist")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise OutputPermissionError(f"cannot write {output}: folder {folder} is not writable")
-        if os.path.isdir(output):
-            raise OutputIsFolderError(f"cannot write {output}: it is a folder")
-        if len(os.path.basename(output).encode()) > 255:
-            raise OutputError(f"cannot write {output}: the file name is longer than 255 bytes")
-        if os.path.lexists(output) and not overwrite:
-            raise OutputExistsError(f"{output} already exists; pass --overwrite to replace it")
+        # Extension, folder, permissions, name length, existence: io's own check, so the CLI and
+        # write_image cannot disagree on what can be written.
+        try:
+            check_output_path(output, overwrite=overwrite, extensions=extensions)
+        except OutputExistsError:
+            raise OutputExistsError(f"{output} already exists; pass --overwrite to replace it") from None
 
 
 def check_image_shape(image, channel_axis, path) -> None:
@@ -264,6 +247,9 @@ def run_guarded(func, args) -> int:
     other file errors exit 2, running out of memory exits 5, Ctrl-C exits 130; no traceback either way.
     Anything else is a bug and keeps its traceback.
     """
+    # The work starts: Ctrl-C raises KeyboardInterrupt again (cleanup of temporary files, exit 130 below)
+    # instead of the immediate exit that covered the start-up (deconvkit.errors).
+    errors.restore_ctrl_c()
     try:
         return int(func(args) or 0)
     except DeconvkitError as exc:

@@ -59,9 +59,11 @@ def deconvolve(image, psf, method="auto", *, channel_axis=None, boundary=None, n
     ----------
     image : ndarray
         Blurred 2-D or 3-D image, with an optional channel axis. Integer arrays are scaled to [0, 1] by
-        their dtype's maximum (uint8 by 255, uint16 by 65535; the integer input rule of
-        :mod:`deconvkit._shared`, shared with :func:`blur` and :func:`estimate_psf`), so the parameter
-        defaults fit; the result is then float64 in that scale.
+        their intensity scale, as :func:`deconvkit.io.read_image` scales integer files (uint8 by 255;
+        wider integers, int64 included, by the smallest 8/10/12/14/16/...-bit range holding the data,
+        so 12-bit values by 4095; the integer input rule of :mod:`deconvkit._shared`, shared with
+        :func:`blur` and :func:`estimate_psf`), so the parameter defaults fit; the result is then float64
+        in that scale.
     psf : ndarray
         Point-spread function with the image's spatial dimensionality, centre at index ``k // 2``
         (convolution orientation). It is normalised to sum 1; it is shared by all channels.

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._params import MAX_NSR
 from ._closed_form import discrepancy_weight, half_spectrum_weights
 
 __all__ = ["NOISE_FLOOR", "fit_signal_spectrum", "spectrum_shape", "wiener_nsr"]
@@ -47,9 +48,6 @@ _STOPBAND = 0.1
 # power, not as zero: in the fallback fit (too few frequencies above the noise: a sparse star field) the
 # geometric mean of zeros made the level 1e-160 and the NSR 1e+160, so the filter returned a constant.
 _UNSEEN_SIGNAL = 0.1
-# The NSR is kept within the range that ``wiener(nsr=...)`` accepts (the parameter table's bound), so
-# that the value reported in ``info`` reproduces the result (auto's ranking re-solves with it).
-NSR_MAX = 1e6
 
 
 def fit_signal_spectrum(otf_abs2, power, grad_abs2, sigma, spectrum_weights=None):
@@ -141,7 +139,10 @@ def wiener_nsr(problem, sigma=None):
     # discrepancy rule); the data-fit rule alone collapses without noise. The larger of the two is used.
     morozov = discrepancy_weight(problem, problem.backend.asarray(reg_abs2, dtype=np.float64)
                                  if not isinstance(reg_abs2, float) else 1.0, sigma_eff)
-    nsr = min(max(bayes, morozov), NSR_MAX)
+    # Capped at the largest NSR a caller may pass (MAX_NSR), so the reported value reproduces the result
+    # and SURE's re-run of the Wiener candidate inside "auto" is accepted: on data with no fitted signal
+    # (pure noise) the Bayes value was about 1e255 and "auto" failed with a ParameterError.
+    nsr = min(max(bayes, morozov), MAX_NSR)
     info = {"nsr": float(nsr), "nsr_rule": "Wiener: noise power / fitted signal spectrum c |D|^-2p"
             + (", raised to the discrepancy principle" if morozov > bayes else ""),
             "nsr_bayes": float(bayes), "nsr_discrepancy": float(morozov),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from .._params import MAX_ITERATIONS, Spec, boolean, choice, integer, real
+from .._params import MAX_ITERATIONS, MAX_NSR, Spec, boolean, choice, integer, real
 from ..errors import ParameterError
 
 __all__ = ["PARAMS", "validate", "RESERVED", "UNTABLED"]
@@ -42,7 +42,7 @@ def _table(*specs: Spec) -> dict[str, Spec]:
 
 
 PARAMS: dict[str, dict[str, Spec]] = {
-    "wiener": _table(real("nsr", 0, 1e6, allow_none=True), real("nsr_exponent", 0, 4)),
+    "wiener": _table(real("nsr", 0, MAX_NSR, allow_none=True), real("nsr_exponent", 0, 4)),
     "tikhonov": _table(_WEIGHT_OR_ZERO, _ITERATIONS, real("tol", 0, 1, high_inclusive=False)),
     "richardson_lucy": _table(
         _ITERATIONS, _ACCELERATE,

@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from .._shared import DeconvkitError
+from ..errors import DeconvkitError
 from . import imaging, work
 from .catalog import catalog, parse_psf_spec
 from .config import WebConfig
@@ -138,13 +138,10 @@ def create_app(config: WebConfig | None = None):
     # image + PSF file + form fields
     app.add_middleware(_BodyLimit, limit=2 * config.max_upload_bytes + 64 * 1024)
 
-    @app.exception_handler(imaging.InputError)
-    async def _input_error(request, exc):
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-
     @app.exception_handler(DeconvkitError)
     async def _deconvkit_error(request, exc):
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        # Every refused request, the web's own and the library's: the status by class (imaging.HTTP_STATUS).
+        return JSONResponse({"detail": str(exc)}, status_code=imaging.http_status(exc))
 
     @app.exception_handler(Overloaded)
     async def _overloaded(request, exc):

@@ -14,10 +14,12 @@ import os
 
 import numpy as np
 
-from .._shared import DeconvkitError
+from ..errors import DeconvkitError, InputError, OutputError, ResourceError
 
-__all__ = ["InputError", "UnsupportedType", "TooLarge", "sniff", "decode_image", "decode_psf",
-           "encode_like", "reduce", "display_png", "psf_png", "data_url", "EXTENSIONS"]
+# InputError is the library's own class (deconvkit.errors.InputError), re-exported so the web modules raise
+# one error type with the CLI and the API; the web adds only the two kinds HTTP answers differently.
+__all__ = ["InputError", "UnsupportedType", "TooLarge", "HTTP_STATUS", "http_status", "sniff", "decode_image",
+           "decode_psf", "encode_like", "reduce", "display_png", "psf_png", "data_url", "EXTENSIONS"]
 
 # The image types accepted (by content, not by the name or the declared type) and the extension each is
 # stored under. NPY and NPZ are not images: a browser never sends them, and np.load is not an image decoder.
@@ -34,18 +36,34 @@ _MAGIC = (
 MAX_PSF_SIDE = 1001
 
 
-class InputError(DeconvkitError):
-    """A request the client can fix; ``status`` is the HTTP status it is answered with."""
-
-    status = 400
-
-
 class UnsupportedType(InputError):
-    status = 415
+    """An upload that is not a PNG, JPEG or TIFF image (by its content): HTTP 415."""
 
 
-class TooLarge(InputError):
-    status = 413
+class TooLarge(InputError, ResourceError):
+    """An upload over the byte or pixel limit: input the client can fix, and a resource limit (HTTP 413)."""
+
+
+# The HTTP status of every refused request, chosen by the error's class in this one place (the app's only
+# DeconvkitError handler reads it): the first row the error is an instance of wins, so the most specific
+# class comes first. ResourceError covers TooLarge and the library's MemoryLimitError (work too large for
+# this server); an OutputError in the web app is the server failing to write its own temporary file (disk
+# full), not something the client can fix. Everything else (InputError, PSFError, ParameterError) is 400.
+HTTP_STATUS = (
+    (UnsupportedType, 415),
+    (ResourceError, 413),
+    (OutputError, 500),
+    (DeconvkitError, 400),
+)
+
+
+def http_status(exc: DeconvkitError) -> int:
+    """The HTTP status a refused request is answered with (see :data:`HTTP_STATUS`).
+
+    >>> http_status(TooLarge("big")), http_status(InputError("bad")), http_status(UnsupportedType("gif"))
+    (413, 400, 415)
+    """
+    return next(status for cls, status in HTTP_STATUS if isinstance(exc, cls))
 
 
 def sniff(data: bytes) -> str | None:
@@ -63,7 +81,7 @@ def _probe_pixels(path: str, fmt: str) -> int:
 
         with tifffile.TiffFile(path) as tif:
             if not tif.series:
-                raise DeconvkitError("no readable images")
+                raise InputError("no readable images")
             shape = tif.series[0].shape
             axes = tif.series[0].axes
         return math.prod(n for n, axis in zip(shape, axes) if axis not in "S")
@@ -118,6 +136,8 @@ def decode_image(data: bytes, workdir: str, *, max_bytes: int, max_pixels: int):
                        f"{max_pixels / 1e6:.1f} million")
     try:
         image, info = io.read_image(path)
+    except ResourceError as exc:  # a header promising more than fits: too large, not corrupt
+        raise TooLarge(_reason(exc)) from exc
     except DeconvkitError as exc:
         raise InputError(f"the image is not a valid {fmt.upper()} file (corrupt or truncated): "
                          f"{_reason(exc)}") from exc
@@ -138,9 +158,9 @@ def decode_psf(data: bytes, workdir: str, *, max_bytes: int) -> np.ndarray:
         if _probe_pixels(path, fmt) > MAX_PSF_SIDE**2:
             raise TooLarge(f"the PSF file is larger than {MAX_PSF_SIDE}x{MAX_PSF_SIDE} pixels")
         kernel = psf_models.load(path, name="the PSF file")
-    except InputError:
+    except TooLarge:
         raise
-    except DeconvkitError as exc:
+    except DeconvkitError as exc:  # also the library's InputError/PSFError: their text names the temp path
         raise InputError(_reason(exc)) from exc
     except Exception as exc:
         raise InputError(f"the PSF file is not a valid {fmt.upper()} file: {_reason(exc)}") from exc
