@@ -21,7 +21,7 @@ import skimage.filters
 
 from deconvkit import psf
 from deconvkit.errors import DeconvkitError
-from deconvkit.solvers.poisson import estimate_poisson_noise
+from deconvkit.solvers.poisson import estimate_poisson_noise, shot_noise_share
 from microscopy import OFFSET, READ, SPACING, beads, filaments
 
 
@@ -30,8 +30,7 @@ def shot_share(data) -> str:
         gain, read = estimate_poisson_noise(data)
     except DeconvkitError:
         return "no fit (variance does not grow with the mean) | 0"
-    shot = max(float(np.percentile(data, 99)), 0.0) / gain
-    return f"{gain:.3g} / {read:.3g} | {shot / (shot + read**2):.2f}"
+    return f"{gain:.3g} / {read:.3g} | {shot_noise_share(data):.2f}"
 
 
 def main():

@@ -11,7 +11,7 @@ from scipy.special import xlogy
 
 import deconvkit
 from deconvkit import DeconvkitError, psf
-from deconvkit.solvers.poisson import estimate_poisson_noise
+from deconvkit.solvers.poisson import estimate_poisson_noise, shot_noise_share
 
 
 def bead_phantom(rng, shape, count, amplitude):
@@ -126,3 +126,18 @@ def test_flat_data_cannot_give_a_noise_estimate():
         estimate_poisson_noise(np.full((64, 64), 3.0))
     with pytest.raises(DeconvkitError, match="too few voxels"):
         estimate_poisson_noise(np.ones((8, 8)))
+
+
+def test_shot_noise_share_separates_photon_counts_from_one_noise_level(rng):
+    mean = np.linspace(0.05, 1, 64)[None, None, :] * np.ones((16, 64, 64))
+    counts = rng.poisson(mean * 50) / 50  # photon-limited: variance = mean / 50
+    assert shot_noise_share(counts) > 0.9
+    # the same means with one Gaussian level: the variance does not grow with the mean
+    assert shot_noise_share(mean + rng.normal(0, 0.05, mean.shape)) < 0.3
+    # the analytic value for a known gain and read noise: (p99 / g) / (p99 / g + read^2)
+    read = 0.1
+    mixed = counts + rng.normal(0, read, mean.shape)
+    p99 = float(np.percentile(mixed, 99))
+    expected = (p99 / 50) / (p99 / 50 + read**2)
+    assert shot_noise_share(mixed) == pytest.approx(expected, abs=0.08)
+    assert shot_noise_share(np.full((64, 64), 3.0)) == 0.0  # no fit at all

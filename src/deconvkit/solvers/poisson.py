@@ -38,7 +38,7 @@ import numpy as np
 from .._shared import DeconvkitError
 from ._base import register_solver
 
-__all__ = ["poisson_rl", "estimate_poisson_noise"]
+__all__ = ["poisson_rl", "estimate_poisson_noise", "shot_noise_share"]
 
 # Stop when the log-likelihood's relative improvement in one iteration falls below this (a plateau).
 DEFAULT_TOL = 1e-4
@@ -124,6 +124,23 @@ def estimate_poisson_noise(data, background: float = 0.0, *, bins: int = 32) -> 
         raise DeconvkitError("the data's variance does not grow with its mean, so it is not photon-limited "
                              "(or the background is wrong); give gain= explicitly")
     return float(1.0 / slope), float(math.sqrt(max(intercept, 0.0)))
+
+
+def shot_noise_share(data, background: float = 0.0) -> float:
+    """How photon-limited ``data`` is: the shot-noise share of the variance at its bright end, in [0, 1].
+
+    With the mean-variance line of :func:`estimate_poisson_noise`, ``var = (mean - background) / gain +
+    read^2``, the share is ``s / (s + read^2)`` with ``s = (p99 - background) / gain`` at the data's 99th
+    percentile: near 1 when photon counting dominates (fluorescence, astronomy at low flux), near 0 for
+    Gaussian noise of one level; 0 when the variance does not grow with the mean at all (no fit).
+    """
+    try:
+        gain, read = estimate_poisson_noise(data, background)
+    except DeconvkitError:
+        return 0.0
+    shot = max(float(np.percentile(data, 99)) - float(background), 0.0) / gain
+    total = shot + read**2
+    return float(shot / total) if total > 0 else 0.0
 
 
 def _deviance(bk, observed, predicted, gain, n):
