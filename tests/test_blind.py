@@ -325,6 +325,17 @@ def test_blind_on_a_large_frame_estimates_on_a_window_and_finds_the_kernel():
     assert deconvkit.blind.psf_similarity(estimate, psf) > 0.8  # 0.84 measured (Levin kernel 2, 1% noise)
 
 
+@pytest.mark.slow
+def test_a_parametric_choice_on_a_large_frame_still_reports_its_window():
+    from skimage import data
+
+    sharp = np.tile(data.camera() / 255.0, (3, 3))[:1100, :1300]
+    blurred = deconvkit.blur(sharp, deconvkit.psf.motion(11, 30), boundary="valid", noise=0.005, rng=3)
+    for model in ("motion", "auto"):
+        _, info = deconvkit.estimate_psf(blurred, size=15, model=model, refine=False)
+        assert "region" in info and info["size_searched"] == 15, (model, info["model"])
+
+
 # --- the estimator on the torch backend: the same kernel as NumPy, the configured workers ----------------
 # The reference is the NumPy backend's estimate (scipy.fft + scipy.ndimage), an independent implementation
 # of every array step (MKL/pocketfft-in-torch FFTs, torch filters): equal to float64 rounding, grown by the

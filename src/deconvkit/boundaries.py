@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._shared import DeconvkitError
+from .errors import ParameterError
 from .fft import fast_shape, filter_spectrum, frequencies
 
 __all__ = ["STRATEGIES", "plan_domain", "smooth_extend", "BLUR_BOUNDARIES", "DECONVOLVE_BOUNDARIES",
@@ -70,7 +70,7 @@ def canonical_boundary(name, models=BLUR_MODELS) -> str:
     """
     canonical = ALIASES.get(name, name) if isinstance(name, str) else name
     if canonical not in models:
-        raise DeconvkitError(f"boundary must be one of {_accepted(models)}, got {name!r}")
+        raise ParameterError(f"boundary must be one of {_accepted(models)}, got {name!r}")
     return canonical
 
 
@@ -92,7 +92,7 @@ def plan_domain(shape, psf_shape, strategy: str):
     """Return ``(domain_shape, offset)``: the FFT domain and where the observed image sits in it."""
     shape, psf_shape = tuple(shape), tuple(psf_shape)
     if strategy not in STRATEGIES:
-        raise DeconvkitError(f"boundary strategy must be one of {STRATEGIES}, got {strategy!r}")
+        raise ParameterError(f"boundary strategy must be one of {STRATEGIES}, got {strategy!r}")
     if strategy == "periodic":
         return shape, (0,) * len(shape)
     if strategy == "unknown":

@@ -358,8 +358,7 @@ def _fit_general(setup):
         setup.report(len(levels) + 1, len(levels) + 1)
         if chosen is not None:
             name, psf, params = chosen
-            return psf, {"model": name, **params, "size_searched": setup.size, "evidence": evidence,
-                         "general": general_info}
+            return psf, {**info, "model": name, **params, "evidence": evidence, "general": general_info}
         info = {**info, "evidence": evidence}
     if setup.refine:  # only a free-form kernel needs it; a parametric PSF is exact when it fits
         staged_progress(setup.progress, "PSF: refinement", announce_only=True)(0, 1)
