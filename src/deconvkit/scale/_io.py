@@ -13,7 +13,8 @@ import numpy as np
 
 from .._shared import DeconvkitError
 
-__all__ = ["open_lazy", "is_tiff_path", "is_zarr_path", "write_zarr_block", "create_zarr", "write_tiff"]
+__all__ = ["open_lazy", "is_tiff_path", "is_zarr_path", "region_reader", "write_zarr_block", "create_zarr",
+           "write_tiff"]
 
 _TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".btf")
 
@@ -59,6 +60,38 @@ class TiffRegionReader:
 
     def __reduce__(self):  # re-read the header on the worker rather than trusting a pickled copy
         return (TiffRegionReader, (self.path,))
+
+    def __dask_tokenize__(self):
+        return ("deconvkit-tiff", self.path, os.path.getmtime(self.path))
+
+
+class ZarrRegionReader:
+    """``reader[index]`` reads one region of the Zarr array at ``path`` (opened inside the task: an open
+    store does not travel to a process or a remote worker, a path does)."""
+
+    def __init__(self, path):
+        import zarr
+
+        self.path = os.fspath(path)
+        node = zarr.open_array(self.path, mode="r")
+        self.shape, self.dtype, self.ndim = tuple(node.shape), np.dtype(node.dtype), node.ndim
+
+    def __getitem__(self, index):
+        import zarr
+
+        return np.asarray(zarr.open_array(self.path, mode="r")[index])
+
+    def __reduce__(self):
+        return (ZarrRegionReader, (self.path,))
+
+    def __dask_tokenize__(self):
+        return ("deconvkit-zarr", self.path, os.path.getmtime(self.path))
+
+
+def region_reader(meta):
+    """The region reader of a file opened by :func:`open_lazy` (``meta["path"]``)."""
+    path = meta["path"]
+    return TiffRegionReader(path) if is_tiff_path(path) else ZarrRegionReader(path)
 
 
 def _tiff_spacing(tif) -> dict:
@@ -118,7 +151,7 @@ def open_lazy(source, chunks=None):
         chunks = None
     else:
         raise DeconvkitError(f"array must be a dask array, a NumPy array or a path, got {type(source).__name__}")
-    if array.ndim not in (2, 3):
+    if array.ndim not in (2, 3, 4):  # 4: a 3-D stack with channels (the caller checks channel_axis)
         raise DeconvkitError(f"deconvkit.scale handles 2-D and 3-D arrays, got shape {array.shape}")
     if array.dtype.kind not in "biuf":
         raise DeconvkitError(f"array must be real numeric, got dtype {array.dtype}")
@@ -150,11 +183,14 @@ def write_zarr_block(block, path, block_info=None):
     return np.ones((1,) * block.ndim, dtype=np.uint8)
 
 
-def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None):
+def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None, channels=False):
     """Write a dask array to a TIFF one slab of chunks (along the first axis) at a time, atomically.
 
     A 3-D array becomes a multi-page (ImageJ hyperstack) TIFF; pages are produced slab by slab, so memory
     holds one slab of the result (a 2-D array is assembled whole: use Zarr for 2-D beyond memory).
+    ``channels``: the last axis holds colour channels, stored as samples of each page (an RGB TIFF for
+    3 or 4 channels; ImageJ files cannot hold float colour, so such a file is a plain TIFF with the
+    spacing in its resolution tags only).
     ``progress_slab(done, total)`` is called after each slab.
     """
     import tifffile
@@ -171,7 +207,7 @@ def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None
             slab = np.asarray(array[a:b].compute())
             if progress_slab is not None:
                 progress_slab(i + 1, len(slabs))
-            if array.ndim == 2:
+            if array.ndim == 2 + channels:
                 yield slab
             else:
                 yield from slab
@@ -188,7 +224,14 @@ def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None
     handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp.tif")
     os.close(handle)
     try:
-        if array.ndim == 2:
+        if channels:
+            photometric = "rgb" if array.shape[-1] in (3, 4) else "minisblack"
+            pieces = pages()
+            data = np.concatenate(list(pieces), axis=0) if array.ndim == 3 else pieces
+            tifffile.imwrite(tmp, data, shape=array.shape, dtype=array.dtype, photometric=photometric,
+                             planarconfig="contig", extrasamples=("unassalpha",) if array.shape[-1] == 4 else None,
+                             metadata={"axes": ("ZYXS" if array.ndim == 4 else "YXS")}, **kwargs)
+        elif array.ndim == 2:
             # a single-page TIFF is written in one piece (ImageJ files are not tiled): a 2-D result
             # larger than memory belongs in a Zarr store
             tifffile.imwrite(tmp, np.concatenate(list(pages()), axis=0), imagej=True, metadata=metadata,

@@ -44,7 +44,7 @@ def overlap_depth(method: str, psf_shape, factor: float | None = None) -> tuple[
 
 
 def plan_chunks(shape, psf_shape, method: str, depth, budget: int, concurrent: int = 1,
-                itemsize: int = 4, boundary: str | None = None) -> tuple[int, ...]:
+                itemsize: int = 4, boundary: str | None = None, channels: int = 1) -> tuple[int, ...]:
     """Chunk shape (without overlap) whose tile fits ``budget / concurrent`` bytes at the solver's peak,
     chosen to solve as few voxels as possible per voxel kept.
 
@@ -64,7 +64,8 @@ def plan_chunks(shape, psf_shape, method: str, depth, budget: int, concurrent: i
     def peak(chunk):
         tile = [min(c + 2 * d, n) for c, d, n in zip(chunk, depth, shape)]
         # dask holds the tile's input with its margin and the output chunk besides the solver's peak
-        return estimate_peak(tile, psf_shape, method, dtype, boundary) + math.prod(chunk) * itemsize
+        return (estimate_peak(tile, psf_shape, method, dtype, boundary, channels)
+                + math.prod(chunk) * channels * itemsize)
 
     def work(chunk):
         return math.prod(n + 2 * d * (math.ceil(n / c) - 1) for n, c, d in zip(shape, chunk, depth))
