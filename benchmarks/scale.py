@@ -155,7 +155,7 @@ def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=Fals
         with dask.config.set(quiet), LocalCluster(n_workers=workers, threads_per_worker=threads,
                                                   memory_limit=limit, processes=True,
                                                   dashboard_address=None) as cluster, Client(cluster) as client:
-            client.run(_warm_up)
+            client.run(_warm_up, method)
             baseline = client.run(_rss)
             peaks = dict(baseline)
             flag = {"stop": False}
@@ -201,13 +201,23 @@ def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=Fals
     return rows
 
 
-def _warm_up():
-    """Import and run once what a tile needs, so the idle baseline holds the libraries."""
+def _warm_up(method="wiener"):
+    """Import and run once what a tile task needs (the method's solver, a Zarr read and write), so the
+    idle baseline holds the libraries and only data is counted above it."""
+    import zarr
+
     import deconvkit.scale  # noqa: F401
     from deconvkit.psf import gaussian as g
 
-    deconvkit.deconvolve(np.random.default_rng(0).random((16, 16, 16)).astype(np.float32), g(0.6, ndim=3),
-                         method="wiener", nsr=0.01)
+    data = np.random.default_rng(0).random((16, 16, 16)).astype(np.float32)
+    params = {"nsr": 0.01} if method == "wiener" else {"iterations": 2}
+    deconvkit.deconvolve(data, g(0.6, ndim=3), method=method, noise_sigma=0.01, **params)
+    folder = tempfile.mkdtemp(prefix="deconvkit-warm-")
+    store = zarr.open_array(os.path.join(folder, "w.zarr"), mode="w", shape=data.shape, chunks=(8, 8, 8),
+                            dtype="float32")
+    store[:] = data
+    np.asarray(zarr.open_array(os.path.join(folder, "w.zarr"), mode="r")[:8])
+    shutil.rmtree(folder, ignore_errors=True)
     return True
 
 
