@@ -279,3 +279,29 @@ def test_channel_axis_errors():
         scale.deconvolve(np.zeros((32, 32, 3), np.float32), psf, channel_axis=-1, chunks=(16, 16, 3))
     with pytest.raises(DeconvkitError, match="channel_axis="):
         scale.deconvolve(np.zeros((2, 8, 32, 32), np.float32), gaussian(1.0, ndim=3))
+
+
+def test_ome_tiff_in_ome_tiff_and_zarr_out_keep_the_spacing(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    from deconvkit import io
+
+    psf = gaussian(0.5, ndim=3)
+    data = _observed((24, 40, 40), psf)
+    source = str(tmp_path / "in.ome.tif")
+    tifffile.imwrite(source, data, ome=True, metadata={"axes": "ZYX", "PhysicalSizeX": 0.1,
+                                                       "PhysicalSizeY": 0.1, "PhysicalSizeZ": 0.4})
+    expected = io.read_image(source)[1].spacing  # deconvkit.io's reading of the OME metadata
+    assert expected == pytest.approx((0.4, 0.1, 0.1))
+    ome = scale.deconvolve(source, psf, method="wiener", nsr=1e-2, chunks=(24, 20, 20),
+                           output=str(tmp_path / "out.ome.tif"), scheduler="threads")
+    with tifffile.TiffFile(ome) as tif:
+        assert tif.is_ome and tif.series[0].shape == data.shape
+    assert io.read_image(ome)[1].spacing == pytest.approx(expected)
+    stored = scale.deconvolve(source, psf, method="wiener", nsr=1e-2, chunks=(24, 20, 20),
+                              output=str(tmp_path / "out.zarr"), scheduler="threads")
+    # Zarr keeps it in its attributes, and a Zarr input hands it on to a TIFF output
+    back = scale.deconvolve(stored, psf, method="wiener", nsr=1e-2, chunks=(24, 20, 20),
+                            output=str(tmp_path / "back.tif"), scheduler="threads")
+    assert io.read_image(back)[1].spacing == pytest.approx(expected)
+    whole = deconvkit.deconvolve(data, psf, method="wiener", nsr=1e-2)
+    assert np.abs(tifffile.imread(ome) - whole)[_interior(data.shape, psf)].max() < TOLERANCE

@@ -338,7 +338,7 @@ def _write(result, output, client, scheduler, progress, overwrite, spacing, chan
                            channels=channels)
         return
     regular = tuple(c[0] for c in result.chunks)
-    create_zarr(path, result.shape, regular, result.dtype, overwrite=overwrite)
+    create_zarr(path, result.shape, regular, result.dtype, overwrite=overwrite, spacing=spacing)
     markers = result.map_blocks(write_zarr_block, path, dtype=np.uint8, chunks=(1,) * result.ndim,
                                 name=f"deconvkit-write-{dask.base.tokenize(result, path)}")
     compute_tiles(markers, client, scheduler, progress)

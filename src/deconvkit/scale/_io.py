@@ -95,21 +95,21 @@ def region_reader(meta):
 
 
 def _tiff_spacing(tif) -> dict:
-    """Voxel spacing from ImageJ metadata (``spacing`` = z step) and the resolution tags (y, x)."""
-    spacing = {}
-    meta = tif.imagej_metadata or {}
-    if "spacing" in meta:
-        spacing["z"] = float(meta["spacing"])
-    page = tif.pages[0]
-    for axis, tag in (("x", "XResolution"), ("y", "YResolution")):
-        value = page.tags.get(tag)
-        if value is not None:
-            numerator, denominator = value.value
-            if numerator:
-                spacing[axis] = denominator / numerator
-    if meta.get("unit"):
-        spacing["unit"] = meta["unit"]
-    return spacing
+    """Voxel spacing in micrometres (``{"z", "y", "x", "unit": "um"}``) as :func:`deconvkit.io.read_image`
+    reads it: OME ``PhysicalSize*`` or ImageJ resolution tags and ``spacing``; empty unless every spatial
+    axis is known (a default resolution of 1 per unit-less pixel is not a spacing)."""
+    from ..io import _tiff_spacing as read_spacing
+
+    values = read_spacing(tif, tif.series[0].axes)
+    if not values:
+        return {}
+    return dict(zip("zyx"[3 - len(values):], (float(v) for v in values)), unit="um")
+
+
+def zarr_spacing(array) -> dict:
+    """The spacing a Zarr array written by :func:`create_zarr` carries in its attributes."""
+    spacing = dict(array.attrs.get("deconvkit_spacing") or {})
+    return {k: (v if k == "unit" else float(v)) for k, v in spacing.items()}
 
 
 def open_lazy(source, chunks=None):
@@ -143,7 +143,7 @@ def open_lazy(source, chunks=None):
                 path = os.path.join(path, "0")
             array = da.from_zarr(path, chunks=chunks) if chunks is not None else da.from_zarr(path)
             chunks = None
-            meta = {"path": path, "source": source}
+            meta = {"path": path, "source": source, "spacing": zarr_spacing(zarr.open_array(path, mode="r"))}
         else:
             raise DeconvkitError(f"cannot open {path} lazily: expected a .zarr store or a .tif/.tiff file")
     elif isinstance(source, np.ndarray) or hasattr(source, "__array__"):
@@ -162,15 +162,18 @@ def open_lazy(source, chunks=None):
 
 # --- outputs ------------------------------------------------------------------------------------------
 
-def create_zarr(path, shape, chunks, dtype, overwrite=False):
+def create_zarr(path, shape, chunks, dtype, overwrite=False, spacing=None):
     """An empty Zarr array whose chunks are the dask chunks (each task then owns whole Zarr chunks, so
-    parallel writers never share one)."""
+    parallel writers never share one); ``spacing`` (the input's) is kept in its attributes."""
     import zarr
 
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
-    return zarr.open_array(path, mode="w", shape=tuple(shape), chunks=tuple(chunks), dtype=dtype)
+    array = zarr.open_array(path, mode="w", shape=tuple(shape), chunks=tuple(chunks), dtype=dtype)
+    if spacing:
+        array.attrs["deconvkit_spacing"] = dict(spacing)
+    return array
 
 
 def write_zarr_block(block, path, block_info=None):
@@ -221,7 +224,7 @@ def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None
         metadata["spacing"] = spacing["z"]
     if "unit" in spacing:
         metadata["unit"] = spacing["unit"]
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp.tif")
+    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     os.close(handle)
     try:
         if channels:
@@ -231,6 +234,16 @@ def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None
             tifffile.imwrite(tmp, data, shape=array.shape, dtype=array.dtype, photometric=photometric,
                              planarconfig="contig", extrasamples=("unassalpha",) if array.shape[-1] == 4 else None,
                              metadata={"axes": ("ZYXS" if array.ndim == 4 else "YXS")}, **kwargs)
+        elif path.lower().endswith((".ome.tif", ".ome.tiff")):
+            # OME-TIFF out for OME-TIFF names: the spacing as PhysicalSize*, pages streamed as for ImageJ
+            axes = "ZYX" if array.ndim == 3 else "YX"
+            ome = {"axes": axes}
+            for axis in axes:
+                if axis.lower() in spacing:
+                    ome[f"PhysicalSize{axis}"] = spacing[axis.lower()]
+                    ome[f"PhysicalSize{axis}Unit"] = "\u00b5m"
+            data = np.concatenate(list(pages()), axis=0) if array.ndim == 2 else pages()
+            tifffile.imwrite(tmp, data, shape=array.shape, dtype=array.dtype, ome=True, metadata=ome)
         elif array.ndim == 2:
             # a single-page TIFF is written in one piece (ImageJ files are not tiled): a 2-D result
             # larger than memory belongs in a Zarr store
