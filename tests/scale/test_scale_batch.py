@@ -169,3 +169,14 @@ def test_rgb_file_is_restored_with_its_channels_together(tmp_path, camera):
     assert restored.shape == rgb.shape and meta.channel_axis in (2, -1)
     expected = deconvkit.deconvolve(image, psf, method="wiener", nsr=1e-3, channel_axis=-1)
     assert np.abs(restored - np.clip(expected, 0, 1)).max() <= 0.5 / 255 + 1e-6
+
+
+def test_unreachable_scheduler_is_one_error_and_nothing_is_written(folder, tmp_path):
+    pytest.importorskip("distributed")
+    import dask
+
+    out = tmp_path / "out"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
+            pytest.raises(DeconvkitError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:1"):
+        run_batch([str(folder)], str(out), psf=SPEC, method="wiener", scheduler="tcp://127.0.0.1:1")
+    assert not out.exists()
