@@ -11,6 +11,9 @@
     A 3-D float32 stack at least 4x larger than the memory given to each worker of a
     ``distributed.LocalCluster`` (``memory_limit``), Zarr in, Zarr out, with 1 and 2 workers: wall time,
     throughput, peak RSS per worker (sampled by the workers' own memory monitor), bytes per voxel.
+``--scaling``
+    1 vs 2 workers on the threads scheduler and on a ``LocalCluster`` of single-threaded workers, the
+    four configurations in rotated rounds (``--repeats``): median, range and the load average.
 """
 
 from __future__ import annotations

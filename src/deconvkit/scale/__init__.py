@@ -3,7 +3,8 @@
 :func:`deconvolve` and :func:`blur` take a dask array, a NumPy array, or the path of a Zarr store or a
 (OME-)TIFF file (opened lazily), and return a dask array, or write the result chunk by chunk into a Zarr
 store or TIFF file given as ``output=``. Each tile is solved by the in-memory
-:func:`deconvkit.deconvolve` with a margin of its neighbours' data (:func:`dask.array.map_overlap`), so
+:func:`deconvkit.deconvolve` with a margin of its neighbours' data (a file: one task per tile reading its
+own region; an array: :func:`dask.array.map_overlap`), so
 results agree with the whole-array call away from the array's outer border (docs/scale.md states how
 closely, measured). Automatic parameters are decided once for the whole array
 (:mod:`deconvkit.scale._params`), tile sizes follow a memory budget (:mod:`deconvkit.scale._tiling`), and
