@@ -305,3 +305,16 @@ def test_ome_tiff_in_ome_tiff_and_zarr_out_keep_the_spacing(tmp_path):
     assert io.read_image(back)[1].spacing == pytest.approx(expected)
     whole = deconvkit.deconvolve(data, psf, method="wiener", nsr=1e-2)
     assert np.abs(tifffile.imread(ome) - whole)[_interior(data.shape, psf)].max() < TOLERANCE
+
+
+def test_file_tiles_travel_to_worker_processes(tmp_path):
+    # a Zarr path becomes one region-reading task per tile: the readers must pickle to processes
+    psf = gaussian(1.0)
+    data = _observed((64, 80), psf)
+    source = str(tmp_path / "in.zarr")
+    zarr.open_array(source, mode="w", shape=data.shape, chunks=(32, 40), dtype="float32")[:] = data
+    lazy = scale.deconvolve(source, psf, method="wiener", nsr=1e-2, chunks=(32, 40))
+    assert lazy.npartitions == 4
+    tiled = lazy.compute(scheduler="processes", num_workers=2)
+    whole = deconvkit.deconvolve(data, psf, method="wiener", nsr=1e-2)
+    assert np.abs(tiled - whole)[_interior(data.shape, psf)].max() < TOLERANCE
