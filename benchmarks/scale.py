@@ -11,6 +11,9 @@
     A 3-D float32 stack at least 4x larger than the memory given to each worker of a
     ``distributed.LocalCluster`` (``memory_limit``), Zarr in, Zarr out, with 1 and 2 workers: wall time,
     throughput, peak RSS per worker (sampled by the workers' own memory monitor), bytes per voxel.
+``--scaling``
+    1 vs 2 workers on the threads scheduler and on a ``LocalCluster`` of single-threaded workers, the
+    four configurations in rotated rounds (``--repeats``): median, range and the load average.
 """
 
 from __future__ import annotations
@@ -155,7 +158,7 @@ def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=Fals
         with dask.config.set(quiet), LocalCluster(n_workers=workers, threads_per_worker=threads,
                                                   memory_limit=limit, processes=True,
                                                   dashboard_address=None) as cluster, Client(cluster) as client:
-            client.run(_warm_up)
+            client.run(_warm_up, method)
             baseline = client.run(_rss)
             peaks = dict(baseline)
             flag = {"stop": False}
@@ -201,13 +204,84 @@ def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=Fals
     return rows
 
 
-def _warm_up():
-    """Import and run once what a tile needs, so the idle baseline holds the libraries."""
+def scaling(shape, method, chunks, repeats, params=None):
+    """1 vs 2 workers, on the threads scheduler (``num_workers``) and on a ``LocalCluster`` of 1 or 2
+    single-threaded worker processes: the same stack, tiles and parameters each time, Zarr to Zarr. The
+    four configurations are run in turn, ``repeats`` rounds, the order rotated every round, so a change in
+    the shared machine's load falls on all of them; median and range per configuration, the 1-minute
+    load average before each run."""
+    import dask
+    import zarr
+    from distributed import Client, LocalCluster
+
+    from deconvkit import scale
+
+    psf = gaussian(0.5, ndim=3)
+    root = tempfile.mkdtemp(prefix="deconvkit-scale-scaling-")
+    source = os.path.join(root, "input.zarr")
+    z = zarr.open_array(source, mode="w", shape=shape, chunks=(min(shape[0], 40), 128, 128), dtype="float32")
+    rng = np.random.default_rng(0)
+    for start in range(0, shape[0], 40):
+        slab = texture((min(40, shape[0] - start),) + tuple(shape[1:]), seed=start)
+        z[start:start + slab.shape[0]] = slab + 0.01 * rng.standard_normal(slab.shape).astype(np.float32)
+    # parameters decided once, outside the timing: every run solves the same explicit problem
+    _, info = scale.deconvolve(source, psf, method=method, chunks=chunks, return_info=True, **(params or {}))
+    fixed = dict(info.params, noise_sigma=info.noise_sigma, boundary=info.boundary)
+    print(f"stack {shape} float32, {method} {params or ''}, {info.tiles} tiles of {info.chunks} + overlap "
+          f"{info.depth}; {repeats} rounds", flush=True)
+    configs = [("threads", 1), ("threads", 2), ("cluster", 1), ("cluster", 2)]
+    times = {c: [] for c in configs}
+    loads = []
+    for round_ in range(repeats):
+        order = configs[round_ % 4:] + configs[:round_ % 4]
+        for kind, workers in order:
+            output = os.path.join(root, f"out-{kind}-{workers}.zarr")
+            loads.append(os.getloadavg()[0])
+            if kind == "threads":
+                with dask.config.set(num_workers=workers):
+                    started = time.perf_counter()
+                    scale.deconvolve(source, psf, method=info.method, chunks=chunks, output=output,
+                                     overwrite=True, scheduler="threads", **fixed)
+                    elapsed = time.perf_counter() - started
+            else:
+                with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, Client(cluster) as client:
+                    client.run(_warm_up, info.method)
+                    started = time.perf_counter()
+                    scale.deconvolve(source, psf, method=info.method, chunks=chunks, output=output,
+                                     overwrite=True, scheduler=client, **fixed)
+                    elapsed = time.perf_counter() - started
+            times[(kind, workers)].append(elapsed)
+            print(f"round {round_ + 1}: {kind} x{workers}: {elapsed:.1f} s (load {loads[-1]:.1f})", flush=True)
+    for kind in ("threads", "cluster"):
+        one, two = times[(kind, 1)], times[(kind, 2)]
+        print(f"{kind}: 1 worker median {np.median(one):.1f} s (range {min(one):.1f}-{max(one):.1f}), "
+              f"2 workers median {np.median(two):.1f} s (range {min(two):.1f}-{max(two):.1f}); speed-up "
+              f"{np.median(one) / np.median(two):.2f}x (pairwise by round: "
+              f"{', '.join(f'{a / b:.2f}' for a, b in zip(one, two))})")
+    print(f"1-minute load average before the runs: median {np.median(loads):.1f}, range "
+          f"{min(loads):.1f}-{max(loads):.1f} (2 cores)")
+    shutil.rmtree(root, ignore_errors=True)
+    return times
+
+
+def _warm_up(method="wiener"):
+    """Import and run once what a tile task needs (the method's solver, a Zarr read and write), so the
+    idle baseline holds the libraries and only data is counted above it."""
+    import zarr
+
     import deconvkit.scale  # noqa: F401
     from deconvkit.psf import gaussian as g
 
-    deconvkit.deconvolve(np.random.default_rng(0).random((16, 16, 16)).astype(np.float32), g(0.6, ndim=3),
-                         method="wiener", nsr=0.01)
+    data = np.random.default_rng(0).random((16, 16, 16)).astype(np.float32)
+    params = {"nsr": 0.01} if method == "wiener" else {"iterations": 2}
+    deconvkit.deconvolve(data, g(0.6, ndim=3), method=method, noise_sigma=0.01, **params)
+    folder = tempfile.mkdtemp(prefix="deconvkit-warm-")
+    store = zarr.open_array(os.path.join(folder, "w.zarr"), mode="w", shape=data.shape, chunks=(8, 8, 8),
+                            dtype="float32")
+    store[:] = data
+    np.asarray(zarr.open_array(os.path.join(folder, "w.zarr"), mode="r")[:8])
+    shutil.rmtree(folder, ignore_errors=True)
     return True
 
 
@@ -230,9 +304,16 @@ def main():
     parser.add_argument("--method", default="wiener", help="--stack / --overhead method")
     parser.add_argument("--iterations", type=int, help="--stack: iterations of an iterative method")
     parser.add_argument("--workers", default="1,2", help="--stack: worker counts to time")
+    parser.add_argument("--scaling", action="store_true", help="1 vs 2 workers, threads and LocalCluster")
+    parser.add_argument("--chunks", default="40,256,256", help="--scaling: tile size")
+    parser.add_argument("--repeats", type=int, default=3, help="--scaling: rounds")
     args = parser.parse_args()
-    if not (args.overlap or args.overhead or args.stack):
-        parser.error("choose --overlap, --overhead and/or --stack")
+    if not (args.overlap or args.overhead or args.stack or args.scaling):
+        parser.error("choose --overlap, --overhead, --stack and/or --scaling")
+    if args.scaling:
+        scaling(tuple(int(v) for v in args.shape.split(",")), args.method,
+                tuple(int(v) for v in args.chunks.split(",")), args.repeats,
+                params={"iterations": args.iterations} if args.iterations else None)
     if args.overlap:
         overlap_sweep(args.quick)
     if args.overhead:

@@ -152,3 +152,31 @@ def test_batch_command_end_to_end(folder, tmp_path):
     bad = subprocess.run(command[:-6] + ["--psf", "nosuch:1"], capture_output=True, text=True, env=env,
                          timeout=300)
     assert bad.returncode == 4 and bad.stderr.startswith("error: ") and len(bad.stderr.splitlines()) == 1
+
+
+def test_rgb_file_is_restored_with_its_channels_together(tmp_path, camera):
+    source = tmp_path / "in"
+    source.mkdir()
+    psf = deconvkit.psf.parse(SPEC)
+    crop = camera[100:196, 100:196].astype(np.float64) / 255
+    rgb = np.stack([crop, crop[::-1], crop[:, ::-1]], axis=-1)  # three different channels
+    io.write_image(source / "colour.png", deconvkit.blur(rgb, psf, channel_axis=-1), dtype="uint8")
+    summary = run_batch([str(source)], str(tmp_path / "out"), psf=SPEC, method="wiener", params={"nsr": 1e-3})
+    assert summary.ok and len(summary.done) == 1
+    image, info = io.read_image(source / "colour.png")
+    assert info.channel_axis in (2, -1)
+    restored, meta = io.read_image(tmp_path / "out" / "colour.png")
+    assert restored.shape == rgb.shape and meta.channel_axis in (2, -1)
+    expected = deconvkit.deconvolve(image, psf, method="wiener", nsr=1e-3, channel_axis=-1)
+    assert np.abs(restored - np.clip(expected, 0, 1)).max() <= 0.5 / 255 + 1e-6
+
+
+def test_unreachable_scheduler_is_one_error_and_nothing_is_written(folder, tmp_path):
+    pytest.importorskip("distributed")
+    import dask
+
+    out = tmp_path / "out"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
+            pytest.raises(DeconvkitError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:1"):
+        run_batch([str(folder)], str(out), psf=SPEC, method="wiener", scheduler="tcp://127.0.0.1:1")
+    assert not out.exists()

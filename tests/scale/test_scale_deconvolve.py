@@ -200,3 +200,121 @@ def test_ome_zarr_group_uses_its_full_resolution_level(tmp_path):
     assert lazy.shape == data.shape
     whole = deconvkit.deconvolve(data, psf, method="wiener", nsr=1e-2)
     assert np.abs(lazy.compute() - whole)[_interior(data.shape, psf)].max() < TOLERANCE
+
+
+def _colour(shape, psf, channels=3, noise=0.01):
+    """Channels of different scenes, blurred by the same PSF, stacked on the last axis."""
+    return np.stack([_observed(shape, psf, noise, seed=10 + c) for c in range(channels)], axis=-1)
+
+
+@pytest.mark.parametrize("method,params", [("wiener", {}), ("richardson_lucy", {"iterations": 15}),
+                                           ("tv", {"iterations": 30})])
+def test_colour_tiles_equal_the_in_memory_channel_axis_call(method, params):
+    psf = gaussian(1.0)
+    data = _colour((96, 104), psf)
+    lazy, info = scale.deconvolve(data, psf, method=method, channel_axis=-1, chunks=(32, 52), return_info=True,
+                                  scheduler="synchronous", **params)
+    assert info.tiles == 6 and lazy.chunks[-1] == (3,)  # spatial tiles only: channels are never split
+    tiled = lazy.compute(scheduler="synchronous")
+    assert tiled.shape == data.shape and tiled.dtype == np.float32
+    whole = deconvkit.deconvolve(data, psf, method=info.method, boundary=info.boundary, channel_axis=-1,
+                                 noise_sigma=info.noise_sigma, **info.params)
+    inner = _interior(data.shape[:-1], psf)
+    assert np.abs(tiled - whole)[inner].max() < TOLERANCE
+    # one noise level decided for all channels, as the in-memory call does (median over channels)
+    from deconvkit.noise import estimate_noise
+
+    sample = data[tuple(slice(0, n) for n in data.shape[:-1])]
+    assert info.noise_sigma == pytest.approx(estimate_noise(sample, channel_axis=-1), rel=0.05)
+
+
+def test_colour_stack_with_channels_first_keeps_its_axis_order():
+    psf = gaussian(0.5, ndim=3)
+    data = np.moveaxis(_colour((24, 40, 40), psf, channels=2), -1, 0)  # (C, Z, Y, X)
+    lazy, info = scale.deconvolve(data, psf, method="wiener", channel_axis=0, chunks=(24, 20, 20),
+                                  return_info=True, scheduler="synchronous")
+    assert lazy.shape == data.shape and lazy.chunks[0] == (2,) and info.channel_axis == 0
+    whole = deconvkit.deconvolve(data, psf, method="wiener", channel_axis=0, boundary=info.boundary,
+                                 noise_sigma=info.noise_sigma, **info.params)
+    inner = (slice(None),) + _interior(data.shape[1:], psf)
+    assert np.abs(lazy.compute(scheduler="synchronous") - whole)[inner].max() < TOLERANCE
+
+
+def test_rgb_tiff_in_rgb_tiff_out(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    psf = gaussian(1.0)
+    counts = np.round(np.clip(_colour((64, 72), psf), 0, 1) * 255).astype(np.uint8)
+    source = str(tmp_path / "rgb.tif")
+    tifffile.imwrite(source, counts, photometric="rgb")
+    output = scale.deconvolve(source, psf, method="wiener", nsr=1e-2, channel_axis=-1, chunks=(32, 36),
+                              output=str(tmp_path / "out.tif"), scheduler="threads")
+    restored = tifffile.imread(output)
+    assert restored.shape == counts.shape and restored.dtype == np.float32
+    whole = deconvkit.deconvolve(counts.astype(np.float32) / np.float32(255), psf, method="wiener", nsr=1e-2,
+                                 channel_axis=-1)
+    assert np.abs(restored - whole)[_interior(counts.shape[:-1], psf)].max() < TOLERANCE
+
+
+def test_zarr_colour_input_with_channels_first(tmp_path):
+    psf = gaussian(1.0)
+    data = np.moveaxis(_colour((64, 80), psf), -1, 0)
+    source = str(tmp_path / "c.zarr")
+    zarr.open_array(source, mode="w", shape=data.shape, chunks=(1, 32, 32), dtype="float32")[:] = data
+    output = scale.deconvolve(source, psf, method="wiener", nsr=1e-2, channel_axis=0, chunks=(32, 40),
+                              output=str(tmp_path / "out.zarr"), scheduler="threads")
+    stored = zarr.open_array(output, mode="r")
+    assert stored.shape == data.shape and stored.chunks[0] == 3
+    whole = deconvkit.deconvolve(data, psf, method="wiener", nsr=1e-2, channel_axis=0)
+    inner = (slice(None),) + _interior(data.shape[1:], psf)
+    assert np.abs(stored[:] - whole)[inner].max() < TOLERANCE
+
+
+def test_channel_axis_errors():
+    psf = gaussian(1.0)
+    with pytest.raises(DeconvkitError, match="channel_axis"):
+        scale.deconvolve(np.zeros((32, 32), np.float32), psf, channel_axis=-1)
+    with pytest.raises(DeconvkitError, match="out of range"):
+        scale.deconvolve(np.zeros((32, 32, 3), np.float32), psf, channel_axis=3)
+    with pytest.raises(DeconvkitError, match="spatial sizes"):
+        scale.deconvolve(np.zeros((32, 32, 3), np.float32), psf, channel_axis=-1, chunks=(16, 16, 3))
+    with pytest.raises(DeconvkitError, match="channel_axis="):
+        scale.deconvolve(np.zeros((2, 8, 32, 32), np.float32), gaussian(1.0, ndim=3))
+
+
+def test_ome_tiff_in_ome_tiff_and_zarr_out_keep_the_spacing(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    from deconvkit import io
+
+    psf = gaussian(0.5, ndim=3)
+    data = _observed((24, 40, 40), psf)
+    source = str(tmp_path / "in.ome.tif")
+    tifffile.imwrite(source, data, ome=True, metadata={"axes": "ZYX", "PhysicalSizeX": 0.1,
+                                                       "PhysicalSizeY": 0.1, "PhysicalSizeZ": 0.4})
+    expected = io.read_image(source)[1].spacing  # deconvkit.io's reading of the OME metadata
+    assert expected == pytest.approx((0.4, 0.1, 0.1))
+    ome = scale.deconvolve(source, psf, method="wiener", nsr=1e-2, chunks=(24, 20, 20),
+                           output=str(tmp_path / "out.ome.tif"), scheduler="threads")
+    with tifffile.TiffFile(ome) as tif:
+        assert tif.is_ome and tif.series[0].shape == data.shape
+    assert io.read_image(ome)[1].spacing == pytest.approx(expected)
+    stored = scale.deconvolve(source, psf, method="wiener", nsr=1e-2, chunks=(24, 20, 20),
+                              output=str(tmp_path / "out.zarr"), scheduler="threads")
+    # Zarr keeps it in its attributes, and a Zarr input hands it on to a TIFF output
+    back = scale.deconvolve(stored, psf, method="wiener", nsr=1e-2, chunks=(24, 20, 20),
+                            output=str(tmp_path / "back.tif"), scheduler="threads")
+    assert io.read_image(back)[1].spacing == pytest.approx(expected)
+    whole = deconvkit.deconvolve(data, psf, method="wiener", nsr=1e-2)
+    assert np.abs(tifffile.imread(ome) - whole)[_interior(data.shape, psf)].max() < TOLERANCE
+
+
+def test_file_tiles_travel_to_worker_processes(tmp_path):
+    # a Zarr path becomes one region-reading task per tile: the readers must pickle to processes
+    psf = gaussian(1.0)
+    data = _observed((64, 80), psf)
+    source = str(tmp_path / "in.zarr")
+    zarr.open_array(source, mode="w", shape=data.shape, chunks=(32, 40), dtype="float32")[:] = data
+    lazy = scale.deconvolve(source, psf, method="wiener", nsr=1e-2, chunks=(32, 40))
+    assert lazy.npartitions == 4
+    tiled = lazy.compute(scheduler="processes", num_workers=2)
+    whole = deconvkit.deconvolve(data, psf, method="wiener", nsr=1e-2)
+    assert np.abs(tiled - whole)[_interior(data.shape, psf)].max() < TOLERANCE

@@ -3,7 +3,8 @@
 :func:`deconvolve` and :func:`blur` take a dask array, a NumPy array, or the path of a Zarr store or a
 (OME-)TIFF file (opened lazily), and return a dask array, or write the result chunk by chunk into a Zarr
 store or TIFF file given as ``output=``. Each tile is solved by the in-memory
-:func:`deconvkit.deconvolve` with a margin of its neighbours' data (:func:`dask.array.map_overlap`), so
+:func:`deconvkit.deconvolve` with a margin of its neighbours' data (a file: one task per tile reading its
+own region; an array: :func:`dask.array.map_overlap`), so
 results agree with the whole-array call away from the array's outer border (docs/scale.md states how
 closely, measured). Automatic parameters are decided once for the whole array
 (:mod:`deconvkit.scale._params`), tile sizes follow a memory budget (:mod:`deconvkit.scale._tiling`), and
@@ -50,14 +51,16 @@ class TiledResult:
                                           if k != "sample_info") + ")"
 
 
-def _solve_tile(block, *, psf, method, strategy, noise_sigma, offset, work_dtype, params):
-    """One tile (with its margin) through the in-memory solver, with the decided parameters."""
+def _solve_tile(block, *, psf, method, strategy, noise_sigma, offset, work_dtype, params, channels=False):
+    """One tile (with its margin) through the in-memory solver, with the decided parameters
+    (``channels``: the block's last axis holds every colour channel, solved together)."""
     from ..solvers import deconvolve as solve
 
     data = block.astype(work_dtype, copy=False)
     if offset:
         data = data + work_dtype.type(offset)
-    restored = solve(data, psf, method=method, boundary=strategy, noise_sigma=noise_sigma, **params)
+    restored = solve(data, psf, method=method, boundary=strategy, noise_sigma=noise_sigma,
+                     channel_axis=-1 if channels else None, **params)
     if offset:
         restored -= work_dtype.type(offset)
     return restored
@@ -74,10 +77,14 @@ def _blur_tile(block, *, psf, mode, noise, entropy, work_dtype, block_info=None)
     return blurred
 
 
-def _prepare(array, chunks):
+def _prepare(array, chunks, channels=False):
     from ._io import open_lazy
 
     lazy, meta = open_lazy(array, chunks)
+    if lazy.ndim - channels not in (2, 3):
+        hint = "" if channels else " (colour: give channel_axis=)"
+        what = "2-D and 3-D arrays plus the channel_axis" if channels else "2-D and 3-D arrays"
+        raise DeconvkitError(f"deconvkit.scale handles {what}, got shape {lazy.shape}{hint}")
     if lazy.dtype.kind in "iu":
         # the integer input rule of deconvkit.deconvolve (divide by the dtype's maximum), with the dtype
         # deconvkit.io.read_image gives a file (float32 up to 16 bits) and the one deconvolve gives an
@@ -88,8 +95,8 @@ def _prepare(array, chunks):
     return lazy, meta
 
 
-def deconvolve(array, psf, method="auto", *, memory_budget=None, chunks=None, output=None, progress=None,
-               scheduler=None, noise_sigma=None, boundary=None, overlap=None, overwrite=False,
+def deconvolve(array, psf, method="auto", *, channel_axis=None, memory_budget=None, chunks=None, output=None,
+               progress=None, scheduler=None, noise_sigma=None, boundary=None, overlap=None, overwrite=False,
                return_info=False, **params):
     """Deconvolve an array of any size tile by tile; the result matches :func:`deconvkit.deconvolve`.
 
@@ -101,12 +108,17 @@ def deconvolve(array, psf, method="auto", *, memory_budget=None, chunks=None, ou
         integer input rule of :func:`deconvkit.deconvolve`): files become float32 as
         :func:`deconvkit.io.read_image` reads them, arrays float64 as ``deconvolve`` makes them.
     psf : ndarray
-        The PSF (as for :func:`deconvkit.deconvolve`).
+        The PSF (as for :func:`deconvkit.deconvolve`), with the spatial dimensionality.
     method : str
         Any registered method. ``"auto"`` is decided once (TV with its SURE-chosen weight on a central
         sample) and the tiles solve that TV problem. Richardson-Lucy runs unaccelerated unless
         ``accelerate=True`` is given: the Biggs-Andrews step is a global scalar, so accelerated tiles
         would not agree with each other.
+    channel_axis : int, optional
+        Axis of colour channels (a 2-D or 3-D image plus channels). Channels are never split across
+        tiles: every tile holds all of them and solves them together with shared parameters, as
+        ``deconvkit.deconvolve(..., channel_axis=)`` does; the result keeps the input's axis order
+        (a TIFF ``output`` stores the channels as samples, last).
     memory_budget : int or str, optional
         Bytes for the tiles solved at once (``"4GB"`` accepted); default: 60% of the smallest worker's
         ``memory_limit`` on a distributed cluster (shared by its threads), else available memory.
@@ -147,50 +159,95 @@ def deconvolve(array, psf, method="auto", *, memory_budget=None, chunks=None, ou
     from ._params import decide_parameters
     from ._tiling import overlap_depth, plan_chunks
 
-    lazy, meta = _prepare(array, None)
+    lazy, meta = _prepare(array, None, channels=channel_axis is not None)
+    axis = _channel_axis(channel_axis, lazy.ndim)
+    if axis is not None:
+        # channels last inside: the tiles cut the spatial axes only, each tile holds every channel
+        lazy = dask.array.moveaxis(lazy, axis, -1)
+    spatial = lazy.shape[:-1] if axis is not None else lazy.shape
+    channels = lazy.shape[-1] if axis is not None else 1
     dtype = float_dtype(lazy.dtype)
-    psf = check_psf(psf, lazy.ndim, dtype, lazy.shape)
+    psf = check_psf(psf, len(spatial), dtype, spatial)
     if noise_sigma is not None and not noise_sigma >= 0:
         raise DeconvkitError(f"noise_sigma must be >= 0, got {noise_sigma}")
     if output is not None:
         _check_output(output, overwrite)
     client = resolve_client(scheduler)
     tile_method, tile_params, sigma, decided = decide_parameters(lazy, psf, method, params, noise_sigma,
-                                                                 boundary)
+                                                                 boundary, channels=axis is not None)
     strategy = decided["boundary"]
     if overlap is None or isinstance(overlap, (int, float)) and not isinstance(overlap, bool):
         depth = overlap_depth(tile_method, psf.shape, None if overlap is None else float(overlap))
     else:
         depth = tuple(int(d) for d in overlap)
-        if len(depth) != lazy.ndim or min(depth) < 0:
-            raise DeconvkitError(f"overlap must be a factor or {lazy.ndim} non-negative ints, got {overlap}")
-    depth = tuple(min(d, n) for d, n in zip(depth, lazy.shape))
+        if len(depth) != len(spatial) or min(depth) < 0:
+            raise DeconvkitError(f"overlap must be a factor or {len(spatial)} non-negative ints, got {overlap}")
+    depth = tuple(min(d, n) for d, n in zip(depth, spatial))
     workers, pool = concurrency(client, scheduler)
     budget = parse_bytes(memory_budget) if memory_budget is not None else pool
     if chunks is None:
         if budget is None:
             budget = 2 * 10**9  # no way to tell the memory: a conservative 2 GB pool
-        chunks = plan_chunks(lazy.shape, psf.shape, tile_method, depth, budget, workers, dtype.itemsize,
-                             strategy)
-    chunks = tuple(min(int(c), n) for c, n in zip(chunks, lazy.shape))
+        chunks = plan_chunks(spatial, psf.shape, tile_method, depth, budget, workers, dtype.itemsize,
+                             strategy, channels)
+    chunks = tuple(int(c) for c in chunks)
+    if len(chunks) != len(spatial):
+        raise DeconvkitError(f"chunks must give {len(spatial)} spatial sizes (channels are never split), "
+                             f"got {chunks}")
+    chunks = tuple(min(c, n) for c, n in zip(chunks, spatial))
     if min(chunks) < 1:
         raise DeconvkitError(f"chunks must be positive, got {chunks}")
-    sizes = _chunk_sizes(lazy.shape, chunks, psf.shape)
+    sizes = _chunk_sizes(spatial, chunks, psf.shape) + (((channels,),) if axis is not None else ())
+    full_depth = depth + ((0,) if axis is not None else ())
     if "path" in meta:
-        # re-open the file with the tiles as its chunks: each tile's read task reads just its region,
-        # where a rechunk would hold whole input chunks until every tile that needs them has run
-        lazy, meta = _prepare(meta["source"], sizes)
+        # a file: every tile task reads its own region, margin included, and nothing else. With
+        # map_overlap each input chunk would be held until all its neighbours' tiles have run (measured:
+        # most of a 40 x 768^2 stack held at once, docs/benchmarks_scale.md); independent tasks hold only
+        # the tiles being solved, and the written ones are released at once
+        from ._io import region_reader
+
+        result = _region_tiles(region_reader(meta), sizes, full_depth, axis, psf, tile_method, strategy, sigma,
+                               decided["offset"], dtype, tile_params)
     else:
         lazy = lazy.rechunk(sizes)
-    result = _map_tiles(lazy, depth, psf, tile_method, strategy, sigma, decided["offset"], dtype, tile_params)
+        result = _map_tiles(lazy, full_depth, psf, tile_method, strategy, sigma, decided["offset"], dtype,
+                            tile_params, channels=axis is not None)
+    if axis is not None and not (output is not None and _is_tiff(output)):
+        result = dask.array.moveaxis(result, -1, axis)
     info = TiledResult(method=tile_method, params=tile_params, noise_sigma=sigma, boundary=strategy,
                        chunks=chunks, depth=depth, tiles=result.npartitions, memory_budget=budget,
                        concurrent_tiles=workers, offset=decided["offset"], sample_info=decided["sample_info"],
-                       spacing=meta.get("spacing"))
+                       spacing=meta.get("spacing"), channel_axis=axis)
     if output is None:
         return (result, info) if return_info else result
-    _write(result, output, client, scheduler, progress, overwrite, meta.get("spacing"))
+    _write(result, output, client, scheduler, progress, overwrite, meta.get("spacing"), channels=axis is not None)
     return (os.fspath(output), info) if return_info else os.fspath(output)
+
+
+def _channel_axis(channel_axis, ndim):
+    """``channel_axis`` as a non-negative axis of an array of ``ndim`` (2-D or 3-D plus channels), or None."""
+    if channel_axis is None:
+        return None
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
+        raise DeconvkitError(f"channel_axis must be an int or None, got {channel_axis!r}")
+    if ndim not in (3, 4):
+        raise DeconvkitError(f"channel_axis needs a 2-D or 3-D image plus a channel axis (3 or 4 axes), "
+                             f"got {ndim} axes")
+    if not -ndim <= channel_axis < ndim:
+        raise DeconvkitError(f"channel_axis {channel_axis} is out of range for {ndim} axes")
+    return int(channel_axis) % ndim
+
+
+def _move_item(items, source, destination):
+    items = list(items)
+    items.insert(destination, items.pop(source))
+    return tuple(items)
+
+
+def _is_tiff(output):
+    from ._io import is_tiff_path
+
+    return is_tiff_path(os.fspath(output))
 
 
 def _chunk_sizes(shape, chunks, psf_shape):
@@ -205,13 +262,44 @@ def _chunk_sizes(shape, chunks, psf_shape):
     return tuple(sizes)
 
 
-def _map_tiles(lazy, depth, psf, method, strategy, sigma, offset, dtype, params):
+def _map_tiles(lazy, depth, psf, method, strategy, sigma, offset, dtype, params, channels=False):
     # a partial of a module-level function: picklable for processes and remote workers, and tokenised
     # by value so the graph's names are deterministic
     tile = functools.partial(_solve_tile, psf=psf, method=method, strategy=strategy, noise_sigma=sigma,
-                             offset=offset, work_dtype=dtype, params=params)
+                             offset=offset, work_dtype=dtype, params=params, channels=channels)
     return lazy.map_overlap(tile, depth=depth, boundary="none", trim=True, dtype=dtype,
                             meta=np.empty((0,) * lazy.ndim, dtype))
+
+
+def _region_tile(reader, *, shape, depth, axis, scale, work_dtype, tile, block_info=None):
+    """Read one tile with its margin from ``reader`` (file axis order), solve it, keep its own part."""
+    location = block_info[None]["array-location"]  # this tile's voxels, channels last
+    lows = [max(a - d, 0) for (a, _), d in zip(location, depth)]
+    region = tuple(slice(lo, min(b + d, n)) for lo, (_, b), d, n in zip(lows, location, depth, shape))
+    file_region = region if axis is None else _move_item(region, -1, axis)
+    block = np.asarray(reader[file_region])
+    if axis is not None:
+        block = np.moveaxis(block, axis, -1)
+    if scale:
+        block = block.astype(work_dtype) / work_dtype.type(scale)  # the integer input rule, as _prepare
+    restored = tile(block)
+    del block
+    keep = tuple(slice(a - lo, b - lo) for (a, b), lo in zip(location, lows))
+    # a copy: a view would keep the whole tile, margin included, alive until the result is written
+    return np.array(restored[keep], copy=True)
+
+
+def _region_tiles(reader, sizes, depth, axis, psf, method, strategy, sigma, offset, dtype, params):
+    """The tiled result as independent tasks, one per tile, each reading its region of ``reader``."""
+    channels = axis is not None
+    tile = functools.partial(_solve_tile, psf=psf, method=method, strategy=strategy, noise_sigma=sigma,
+                             offset=offset, work_dtype=dtype, params=params, channels=channels)
+    shape = tuple(sum(c) for c in sizes)
+    scale = integer_scale(reader.dtype) if reader.dtype.kind in "iu" else 0
+    name = f"deconvkit-tiles-{dask.base.tokenize(reader, sizes, depth, axis, tile)}"
+    return dask.array.map_blocks(
+        _region_tile, reader=reader, shape=shape, depth=depth, axis=axis, scale=scale, work_dtype=dtype,
+        tile=tile, chunks=sizes, dtype=dtype, meta=np.empty((0,) * len(sizes), dtype), name=name)
 
 
 def _check_output(output, overwrite):
@@ -227,7 +315,7 @@ def _check_output(output, overwrite):
         raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
 
 
-def _write(result, output, client, scheduler, progress, overwrite, spacing):
+def _write(result, output, client, scheduler, progress, overwrite, spacing, channels=False):
     from ._compute import compute_tiles
     from ._io import create_zarr, is_tiff_path, write_tiff, write_zarr_block
 
@@ -243,13 +331,15 @@ def _write(result, output, client, scheduler, progress, overwrite, spacing):
 
         if client is not None:
             with _as_default(client):
-                write_tiff(path, result, overwrite=overwrite, spacing=spacing, progress_slab=slab_progress)
+                write_tiff(path, result, overwrite=overwrite, spacing=spacing, progress_slab=slab_progress,
+                           channels=channels)
         else:
             with dask.config.set(scheduler=scheduler) if scheduler else _nullcontext():
-                write_tiff(path, result, overwrite=overwrite, spacing=spacing, progress_slab=slab_progress)
+                write_tiff(path, result, overwrite=overwrite, spacing=spacing, progress_slab=slab_progress,
+                           channels=channels)
         return
     regular = tuple(c[0] for c in result.chunks)
-    create_zarr(path, result.shape, regular, result.dtype, overwrite=overwrite)
+    create_zarr(path, result.shape, regular, result.dtype, overwrite=overwrite, spacing=spacing)
     markers = result.map_blocks(write_zarr_block, path, dtype=np.uint8, chunks=(1,) * result.ndim,
                                 name=f"deconvkit-write-{dask.base.tokenize(result, path)}")
     compute_tiles(markers, client, scheduler, progress)

@@ -13,7 +13,8 @@ import numpy as np
 
 from .._shared import DeconvkitError
 
-__all__ = ["open_lazy", "is_tiff_path", "is_zarr_path", "write_zarr_block", "create_zarr", "write_tiff"]
+__all__ = ["open_lazy", "is_tiff_path", "is_zarr_path", "region_reader", "write_zarr_block", "create_zarr",
+           "write_tiff"]
 
 _TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".btf")
 
@@ -60,23 +61,55 @@ class TiffRegionReader:
     def __reduce__(self):  # re-read the header on the worker rather than trusting a pickled copy
         return (TiffRegionReader, (self.path,))
 
+    def __dask_tokenize__(self):
+        return ("deconvkit-tiff", self.path, os.path.getmtime(self.path))
+
+
+class ZarrRegionReader:
+    """``reader[index]`` reads one region of the Zarr array at ``path`` (opened inside the task: an open
+    store does not travel to a process or a remote worker, a path does)."""
+
+    def __init__(self, path):
+        import zarr
+
+        self.path = os.fspath(path)
+        node = zarr.open_array(self.path, mode="r")
+        self.shape, self.dtype, self.ndim = tuple(node.shape), np.dtype(node.dtype), node.ndim
+
+    def __getitem__(self, index):
+        import zarr
+
+        return np.asarray(zarr.open_array(self.path, mode="r")[index])
+
+    def __reduce__(self):
+        return (ZarrRegionReader, (self.path,))
+
+    def __dask_tokenize__(self):
+        return ("deconvkit-zarr", self.path, os.path.getmtime(self.path))
+
+
+def region_reader(meta):
+    """The region reader of a file opened by :func:`open_lazy` (``meta["path"]``)."""
+    path = meta["path"]
+    return TiffRegionReader(path) if is_tiff_path(path) else ZarrRegionReader(path)
+
 
 def _tiff_spacing(tif) -> dict:
-    """Voxel spacing from ImageJ metadata (``spacing`` = z step) and the resolution tags (y, x)."""
-    spacing = {}
-    meta = tif.imagej_metadata or {}
-    if "spacing" in meta:
-        spacing["z"] = float(meta["spacing"])
-    page = tif.pages[0]
-    for axis, tag in (("x", "XResolution"), ("y", "YResolution")):
-        value = page.tags.get(tag)
-        if value is not None:
-            numerator, denominator = value.value
-            if numerator:
-                spacing[axis] = denominator / numerator
-    if meta.get("unit"):
-        spacing["unit"] = meta["unit"]
-    return spacing
+    """Voxel spacing in micrometres (``{"z", "y", "x", "unit": "um"}``) as :func:`deconvkit.io.read_image`
+    reads it: OME ``PhysicalSize*`` or ImageJ resolution tags and ``spacing``; empty unless every spatial
+    axis is known (a default resolution of 1 per unit-less pixel is not a spacing)."""
+    from ..io import _tiff_spacing as read_spacing
+
+    values = read_spacing(tif, tif.series[0].axes)
+    if not values:
+        return {}
+    return dict(zip("zyx"[3 - len(values):], (float(v) for v in values)), unit="um")
+
+
+def zarr_spacing(array) -> dict:
+    """The spacing a Zarr array written by :func:`create_zarr` carries in its attributes."""
+    spacing = dict(array.attrs.get("deconvkit_spacing") or {})
+    return {k: (v if k == "unit" else float(v)) for k, v in spacing.items()}
 
 
 def open_lazy(source, chunks=None):
@@ -110,7 +143,7 @@ def open_lazy(source, chunks=None):
                 path = os.path.join(path, "0")
             array = da.from_zarr(path, chunks=chunks) if chunks is not None else da.from_zarr(path)
             chunks = None
-            meta = {"path": path, "source": source}
+            meta = {"path": path, "source": source, "spacing": zarr_spacing(zarr.open_array(path, mode="r"))}
         else:
             raise DeconvkitError(f"cannot open {path} lazily: expected a .zarr store or a .tif/.tiff file")
     elif isinstance(source, np.ndarray) or hasattr(source, "__array__"):
@@ -118,7 +151,7 @@ def open_lazy(source, chunks=None):
         chunks = None
     else:
         raise DeconvkitError(f"array must be a dask array, a NumPy array or a path, got {type(source).__name__}")
-    if array.ndim not in (2, 3):
+    if array.ndim not in (2, 3, 4):  # 4: a 3-D stack with channels (the caller checks channel_axis)
         raise DeconvkitError(f"deconvkit.scale handles 2-D and 3-D arrays, got shape {array.shape}")
     if array.dtype.kind not in "biuf":
         raise DeconvkitError(f"array must be real numeric, got dtype {array.dtype}")
@@ -129,15 +162,18 @@ def open_lazy(source, chunks=None):
 
 # --- outputs ------------------------------------------------------------------------------------------
 
-def create_zarr(path, shape, chunks, dtype, overwrite=False):
+def create_zarr(path, shape, chunks, dtype, overwrite=False, spacing=None):
     """An empty Zarr array whose chunks are the dask chunks (each task then owns whole Zarr chunks, so
-    parallel writers never share one)."""
+    parallel writers never share one); ``spacing`` (the input's) is kept in its attributes."""
     import zarr
 
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
-    return zarr.open_array(path, mode="w", shape=tuple(shape), chunks=tuple(chunks), dtype=dtype)
+    array = zarr.open_array(path, mode="w", shape=tuple(shape), chunks=tuple(chunks), dtype=dtype)
+    if spacing:
+        array.attrs["deconvkit_spacing"] = dict(spacing)
+    return array
 
 
 def write_zarr_block(block, path, block_info=None):
@@ -150,11 +186,14 @@ def write_zarr_block(block, path, block_info=None):
     return np.ones((1,) * block.ndim, dtype=np.uint8)
 
 
-def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None):
+def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None, channels=False):
     """Write a dask array to a TIFF one slab of chunks (along the first axis) at a time, atomically.
 
     A 3-D array becomes a multi-page (ImageJ hyperstack) TIFF; pages are produced slab by slab, so memory
     holds one slab of the result (a 2-D array is assembled whole: use Zarr for 2-D beyond memory).
+    ``channels``: the last axis holds colour channels, stored as samples of each page (an RGB TIFF for
+    3 or 4 channels; ImageJ files cannot hold float colour, so such a file is a plain TIFF with the
+    spacing in its resolution tags only).
     ``progress_slab(done, total)`` is called after each slab.
     """
     import tifffile
@@ -171,7 +210,7 @@ def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None
             slab = np.asarray(array[a:b].compute())
             if progress_slab is not None:
                 progress_slab(i + 1, len(slabs))
-            if array.ndim == 2:
+            if array.ndim == 2 + channels:
                 yield slab
             else:
                 yield from slab
@@ -185,10 +224,27 @@ def write_tiff(path, array, *, overwrite=False, spacing=None, progress_slab=None
         metadata["spacing"] = spacing["z"]
     if "unit" in spacing:
         metadata["unit"] = spacing["unit"]
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp.tif")
+    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     os.close(handle)
     try:
-        if array.ndim == 2:
+        if channels:
+            photometric = "rgb" if array.shape[-1] in (3, 4) else "minisblack"
+            pieces = pages()
+            data = np.concatenate(list(pieces), axis=0) if array.ndim == 3 else pieces
+            tifffile.imwrite(tmp, data, shape=array.shape, dtype=array.dtype, photometric=photometric,
+                             planarconfig="contig", extrasamples=("unassalpha",) if array.shape[-1] == 4 else None,
+                             metadata={"axes": ("ZYXS" if array.ndim == 4 else "YXS")}, **kwargs)
+        elif path.lower().endswith((".ome.tif", ".ome.tiff")):
+            # OME-TIFF out for OME-TIFF names: the spacing as PhysicalSize*, pages streamed as for ImageJ
+            axes = "ZYX" if array.ndim == 3 else "YX"
+            ome = {"axes": axes}
+            for axis in axes:
+                if axis.lower() in spacing:
+                    ome[f"PhysicalSize{axis}"] = spacing[axis.lower()]
+                    ome[f"PhysicalSize{axis}Unit"] = "\u00b5m"
+            data = np.concatenate(list(pages()), axis=0) if array.ndim == 2 else pages()
+            tifffile.imwrite(tmp, data, shape=array.shape, dtype=array.dtype, ome=True, metadata=ome)
+        elif array.ndim == 2:
             # a single-page TIFF is written in one piece (ImageJ files are not tiled): a 2-D result
             # larger than memory belongs in a Zarr store
             tifffile.imwrite(tmp, np.concatenate(list(pages()), axis=0), imagej=True, metadata=metadata,

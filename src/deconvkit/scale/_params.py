@@ -33,8 +33,9 @@ _OFFSET_METHODS = ("richardson_lucy", "rl_tv")
 
 
 def central_sample(array, psf_shape, voxels: int = SAMPLE_VOXELS) -> np.ndarray:
-    """A central crop of ``array`` (dask or NumPy) with at most about ``voxels`` voxels, as NumPy."""
-    ndim = array.ndim
+    """A central crop of ``array`` (dask or NumPy) with at most about ``voxels`` voxels per channel, as
+    NumPy. The crop covers the axes of ``psf_shape``; a last axis beyond them (channels) is kept whole."""
+    ndim = len(psf_shape)
     side = int(voxels ** (1.0 / ndim))
     index = []
     for n, k in zip(array.shape, psf_shape):
@@ -45,11 +46,15 @@ def central_sample(array, psf_shape, voxels: int = SAMPLE_VOXELS) -> np.ndarray:
     return np.asarray(sample.compute() if hasattr(sample, "compute") else sample)
 
 
-def decide_parameters(array, psf, method: str, params: dict, noise_sigma=None, boundary=None):
+def decide_parameters(array, psf, method: str, params: dict, noise_sigma=None, boundary=None,
+                      channels: bool = False):
     """Decide every automatic parameter once; return ``(tile_method, tile_params, noise_sigma, info)``.
 
     ``tile_params`` holds the user's ``params`` plus what the solver chose on the sample, so every tile
     solves the same problem; ``info`` is the sample solve's info plus the global statistics used.
+    ``channels``: the last axis of ``array`` holds colour channels, decided on together (the noise level
+    is the median over channels and the solver sees them all, as the in-memory call with
+    ``channel_axis`` does).
     """
     import dask
     import dask.array as da
@@ -60,7 +65,7 @@ def decide_parameters(array, psf, method: str, params: dict, noise_sigma=None, b
     get_solver(method)
     sample = central_sample(array, psf.shape)
     if noise_sigma is None:
-        noise_sigma = float(estimate_noise(sample))
+        noise_sigma = float(estimate_noise(sample, channel_axis=-1 if channels else None))
     params = dict(params)
     # the whole array's range is needed by RL (offset), auto (non-negativity) and methods with a
     # saturation mask; one reduction pass over the data, skipped for the others (Wiener, Tikhonov)
@@ -88,7 +93,7 @@ def decide_parameters(array, psf, method: str, params: dict, noise_sigma=None, b
         # accelerated tiles would each take their own steps; unaccelerated RL is local
         params.setdefault("accelerate", False)
     _, info = deconvolve(sample, psf, method=method, noise_sigma=noise_sigma, boundary=boundary,
-                         return_info=True, **params)
+                         channel_axis=-1 if channels else None, return_info=True, **params)
     if method == "auto":
         # auto = TV with a weight it chose (SURE on a crop, times lam_scale) and its iteration count;
         # the tiles get that TV problem, with non-negativity decided from the whole array's minimum

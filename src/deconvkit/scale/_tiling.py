@@ -9,7 +9,12 @@ Overlap
     noisy textures, 2-D and 3-D, rounded up with a safety step.
 Tile size
     The in-memory solver's peak is :func:`deconvkit.memory.estimate_peak`; a tile (with its margin) is
-    made as large as a memory budget allows for the number of tiles solved at once.
+    made as large as a memory budget allows for the number of tiles solved at once, plus what a worker
+    process keeps between tiles: the OTF cache (:data:`deconvkit.fft.otf_cache`, up to
+    ``maxsize`` spectra, one per distinct tile shape), counted once per process. Each tile task reads its
+    own region and writes or returns only its kept part (:func:`deconvkit.scale._region_tiles`), so no
+    other tile's data is held; ``benchmarks/scale_memory.py --tiles`` and ``benchmarks/scale.py --stack``
+    measure the real peak against this model (docs/benchmarks_scale.md).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ def overlap_depth(method: str, psf_shape, factor: float | None = None) -> tuple[
 
 
 def plan_chunks(shape, psf_shape, method: str, depth, budget: int, concurrent: int = 1,
-                itemsize: int = 4, boundary: str | None = None) -> tuple[int, ...]:
+                itemsize: int = 4, boundary: str | None = None, channels: int = 1) -> tuple[int, ...]:
     """Chunk shape (without overlap) whose tile fits ``budget / concurrent`` bytes at the solver's peak,
     chosen to solve as few voxels as possible per voxel kept.
 
@@ -58,19 +63,23 @@ def plan_chunks(shape, psf_shape, method: str, depth, budget: int, concurrent: i
 
     from ..memory import estimate_peak
 
-    per_tile = budget / max(int(concurrent), 1)
+    concurrent = max(int(concurrent), 1)
     dtype = "float32" if itemsize <= 4 else "float64"
 
     def peak(chunk):
+        """Bytes of the pool: ``concurrent`` tiles at their peak plus the process's OTF cache."""
         tile = [min(c + 2 * d, n) for c, d, n in zip(chunk, depth, shape)]
-        # dask holds the tile's input with its margin and the output chunk besides the solver's peak
-        return estimate_peak(tile, psf_shape, method, dtype, boundary) + math.prod(chunk) * itemsize
+        # besides the solver's peak (its input included) a task holds the block as read (before the
+        # conversion to the working dtype) and its kept output chunk (a copy, handed to the writer)
+        solve = estimate_peak(tile, psf_shape, method, dtype, boundary, channels)
+        task = solve + (math.prod(tile) + math.prod(chunk)) * channels * itemsize
+        return concurrent * task + otf_cache_bytes(shape, chunk, depth, psf_shape, boundary, itemsize, method)
 
     def work(chunk):
         return math.prod(n + 2 * d * (math.ceil(n / c) - 1) for n, c, d in zip(shape, chunk, depth))
 
     smallest = tuple(min(n, max(d, k)) for n, d, k in zip(shape, depth, psf_shape))
-    if peak(smallest) > per_tile:
+    if peak(smallest) > budget:
         raise DeconvkitError(
             f"a memory budget of {budget / 1e6:.0f} MB for {concurrent} concurrent tile(s) is too small: the "
             f"smallest useful tile {smallest} (overlap {tuple(depth)}) needs {peak(smallest) / 1e6:.0f} MB; "
@@ -80,12 +89,12 @@ def plan_chunks(shape, psf_shape, method: str, depth, budget: int, concurrent: i
         def chunk_of(side, full=full):
             return tuple(n if whole else max(min(side, n), s) for n, s, whole in zip(shape, smallest, full))
 
-        if peak(chunk_of(1)) > per_tile:
+        if peak(chunk_of(1)) > budget:
             continue  # the full axes alone do not fit
         lo, hi = 1, max(shape)
         while lo < hi:  # peak() grows with the side: bisection for the largest that fits
             mid = (lo + hi + 1) // 2
-            if peak(chunk_of(mid)) <= per_tile:
+            if peak(chunk_of(mid)) <= budget:
                 lo = mid
             else:
                 hi = mid - 1
@@ -93,6 +102,24 @@ def plan_chunks(shape, psf_shape, method: str, depth, budget: int, concurrent: i
         if (work(candidate), -math.prod(candidate)) < (work(best), -math.prod(best)):
             best = candidate
     return best
+
+
+def otf_cache_bytes(shape, chunk, depth, psf_shape, boundary, itemsize: int = 4, method: str = "wiener") -> int:
+    """Bytes the OTF cache of one process can hold while tiles of ``chunk`` are solved: one real-FFT
+    spectrum per distinct tile shape (first, interior and last tiles differ by their margins; at most
+    four lengths per axis), up to the cache's ``maxsize``, each bounded by the largest tile's."""
+    from ..boundaries import boundary_strategy
+    from ..fft import otf_cache
+    from ..solvers import SOLVERS
+
+    if boundary is None:
+        spec = SOLVERS.get(method)
+        boundary = spec.boundary if spec is not None else "unknown"
+    tile = [min(c + 2 * d, n) for c, d, n in zip(chunk, depth, shape)]
+    domain = plan_domain(tile, psf_shape, boundary_strategy(boundary))[0]
+    spectrum = math.prod(domain[:-1]) * (domain[-1] // 2 + 1) * 2 * itemsize
+    shapes = math.prod(min(math.ceil(n / c), 4) for n, c in zip(shape, chunk))
+    return min(shapes, otf_cache.maxsize) * spectrum
 
 
 def tile_domain_voxels(chunk, depth, psf_shape, boundary) -> int:

@@ -173,6 +173,25 @@ def run_batch(inputs, output_dir, *, psf=None, method="auto", params=None, jobs=
     for path, target in targets.items():
         if os.path.exists(target) and os.path.exists(path) and os.path.samefile(path, target):
             raise DeconvkitError(f"output {target} is the input file; choose another output folder")
+    client = _connect(scheduler) if isinstance(scheduler, str) else scheduler  # before anything is written
+    try:
+        return _run(files, targets, output_dir, psf, method, params, jobs, client, overwrite, progress, started)
+    finally:
+        if isinstance(scheduler, str):
+            client.close()
+
+
+def _connect(address):
+    """A Client for ``address``; an unreachable scheduler is a DeconvkitError naming it."""
+    from distributed import Client
+
+    try:
+        return Client(address)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        raise DeconvkitError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+
+
+def _run(files, targets, output_dir, psf, method, params, jobs, client, overwrite, progress, started):
     os.makedirs(output_dir, exist_ok=True)
     summary = BatchSummary()
     todo = []
@@ -197,8 +216,8 @@ def run_batch(inputs, output_dir, *, psf=None, method="auto", params=None, jobs=
     if progress is not None and summary.skipped:
         progress(len(summary.skipped), total)
     params = dict(params or {})
-    if scheduler is not None:
-        _run_distributed(todo, targets, psf, method, params, overwrite, scheduler, report)
+    if client is not None:
+        _run_distributed(todo, targets, psf, method, params, overwrite, client, report)
     elif int(jobs) > 1 and len(todo) > 1:
         _run_local_pool(todo, targets, psf, method, params, overwrite, int(jobs), report)
     else:
@@ -217,23 +236,18 @@ def _clashes(targets):
     return None
 
 
-def _run_distributed(todo, targets, psf, method, params, overwrite, scheduler, report):
-    from distributed import Client, as_completed
+def _run_distributed(todo, targets, psf, method, params, overwrite, client, report):
+    from distributed import as_completed
 
-    client = Client(scheduler) if isinstance(scheduler, str) else scheduler
-    try:
-        futures = [client.submit(restore_file, path, targets[path], psf, method, params, overwrite,
-                                 key=f"deconvkit-batch-{i}-{os.path.basename(path)}", pure=False)
-                   for i, path in enumerate(todo)]
-        for future in as_completed(futures):
-            if future.status == "error":  # the worker itself died or the task could not run
-                index = futures.index(future)
-                report((todo[index], "failed", f"worker error: {future.exception()}"))
-            else:
-                report(future.result())
-    finally:
-        if isinstance(scheduler, str):
-            client.close()
+    futures = [client.submit(restore_file, path, targets[path], psf, method, params, overwrite,
+                             key=f"deconvkit-batch-{i}-{os.path.basename(path)}", pure=False)
+               for i, path in enumerate(todo)]
+    for future in as_completed(futures):
+        if future.status == "error":  # the worker itself died or the task could not run
+            index = futures.index(future)
+            report((todo[index], "failed", f"worker error: {future.exception()}"))
+        else:
+            report(future.result())
 
 
 def _run_local_pool(todo, targets, psf, method, params, overwrite, jobs, report):
