@@ -61,13 +61,15 @@ def test_pure_noise_is_restored_not_refused():
     restored, info = deconvkit.deconvolve(noise, gaussian(1.0), method="auto", return_info=True)
     assert np.isfinite(restored).all() and info["method"] in deconvkit.solvers.available_methods()
     filtered, info = deconvkit.deconvolve(noise, gaussian(1.0), method="wiener", return_info=True)
-    assert info["nsr"] == MAX_NSR < info["nsr_bayes"]  # capped, and the uncapped value is still reported
+    # within the range a caller may give (the unseen signal is floored at a fraction of the noise power, and
+    # the rule is capped at MAX_NSR besides), and the rule's own value is still reported
+    assert 0 < info["nsr"] <= MAX_NSR and np.isfinite(info["nsr_bayes"])
     # the reported NSR reproduces the result, as documented
     again = deconvkit.deconvolve(noise, gaussian(1.0), method="wiener", nsr=info["nsr"],
                                  nsr_exponent=info["nsr_exponent"])
     np.testing.assert_array_equal(again, filtered)
-    # no signal: only the mean (of the padded frame) passes, a millionth of the rest, as with the uncapped 1e255
-    assert abs(filtered.mean() - noise.mean()) < 0.01 and filtered.std() < 1e-3
+    # no signal: the mean (of the padded frame) passes and the noise is almost all filtered out
+    assert abs(filtered.mean() - noise.mean()) < 0.01 and filtered.std() < 0.05 * noise.std()
 
 
 @pytest.mark.parametrize(("true", "used"), [(1.5, 2.2), (1.5, 3.0)])

@@ -8,7 +8,7 @@ import pytest
 
 import deconvkit
 from deconvkit import io
-from deconvkit._shared import as_float_image, integer_scale, intensity_scale
+from deconvkit._shared import as_float_image, intensity_scale, scale_for_peak
 from deconvkit.psf import gaussian, motion
 
 
@@ -21,9 +21,11 @@ def blurred_uint8():
     return np.round(np.clip(blurred, 0, 1) * 255).astype(np.uint8)
 
 
-def test_integer_scale_and_as_float_image():
-    assert [integer_scale(t) for t in (np.uint8, np.uint16, np.int16, np.int32, np.float32, bool)] == [
-        255.0, 65535.0, 32767.0, 2147483647.0, 1.0, 1.0]
+def test_scale_for_peak_and_as_float_image():
+    # the smallest common bit depth holding the peak, capped at the dtype (written out by hand)
+    assert [scale_for_peak(t, p) for t, p in ((np.uint8, 3), (np.uint16, 4095), (np.uint16, 4096),
+                                               (np.int16, 40), (np.int64, 2**40))] == [
+        255.0, 4095.0, 16383.0, 255.0, float(2**48 - 1)]
     data = np.array([[0, 32768, 65535]], dtype=np.uint16)
     out = as_float_image(data)
     assert out.dtype == np.float64

@@ -32,7 +32,7 @@ __all__ = [
     "float_dtype",
     "as_float_array",
     "as_float_image",
-    "integer_scale",
+    "scale_for_peak",
     "intensity_scale",
     "check_psf",
     "move_channels_first",
@@ -100,19 +100,6 @@ def as_float_array(array, name: str = "image", *, ndim: tuple[int, ...] | None =
     return out
 
 
-def integer_scale(dtype) -> float:
-    """The dtype's maximum for integers, 1 otherwise: the *container's* scale.
-
-    Not the integer input rule (that is :func:`intensity_scale`, which looks at the data); for callers
-    that cannot look at the values before they stream them (lazy arrays read region by region).
-
-    >>> integer_scale(np.uint8), integer_scale(np.int16), integer_scale(np.float32), integer_scale(bool)
-    (255.0, 32767.0, 1.0, 1.0)
-    """
-    dtype = np.dtype(dtype)
-    return float(np.iinfo(dtype).max) if dtype.kind in "iu" else 1.0
-
-
 def intensity_scale(data: np.ndarray) -> float | None:
     """The stored value that means "full intensity" (1.0) for integer image data; ``None`` for floats.
 
@@ -133,12 +120,21 @@ def intensity_scale(data: np.ndarray) -> float | None:
         return 255.0
     if data.dtype.kind not in "iu":
         return None
-    top = np.iinfo(data.dtype).max
     if data.dtype.itemsize == 1 or data.size == 0:
-        return float(top)
+        return float(np.iinfo(data.dtype).max)
     peak = int(data.max())
     if data.dtype.kind == "i":
         peak = max(peak, -int(data.min()))
+    return scale_for_peak(data.dtype, peak)
+
+
+def scale_for_peak(dtype, peak: int) -> float:
+    """:func:`intensity_scale` for integer data of ``dtype`` whose largest magnitude is ``peak`` (for callers
+    that find the peak themselves, e.g. in one pass over a lazy array)."""
+    dtype = np.dtype(dtype)
+    top = np.iinfo(dtype).max
+    if dtype.itemsize == 1:
+        return float(top)
     for bits in _COMMON_BITS:
         scale = min(2**bits - 1, top)
         if peak <= scale:

@@ -134,6 +134,27 @@ def test_tiff_stack_in_tiff_out_keeps_scaling_and_spacing(tmp_path):
     assert np.abs(restored - whole)[_interior(data.shape, psf)].max() < TOLERANCE
 
 
+@pytest.mark.parametrize("where", ["array", "tiff"])
+def test_tiled_integers_follow_the_in_memory_integer_rule(tmp_path, where):
+    # 12-bit camera values in a 16-bit container: the scale is 4095 (the data's), not 65535 (the dtype's),
+    # both for a NumPy array and for a file read region by region; written out by hand, not by the rule
+    tifffile = pytest.importorskip("tifffile")
+    psf = gaussian(0.5, ndim=3)
+    counts = np.round(np.clip(_observed((40, 48, 48), psf, noise=0.005), 0, 1) * 4000).astype(np.uint16)
+    source = counts
+    if where == "tiff":
+        source = str(tmp_path / "twelve_bit.tif")
+        tifffile.imwrite(source, counts)
+    tiled = np.asarray(scale.deconvolve(source, psf, method="richardson_lucy", iterations=8,
+                                        chunks=(20, 24, 24), scheduler="synchronous"))
+    as_floats = counts.astype(np.float32 if where == "tiff" else np.float64) / 4095
+    whole = deconvkit.deconvolve(as_floats, psf, method="richardson_lucy", iterations=8, accelerate=False)
+    assert np.abs(tiled - whole)[_interior(counts.shape, psf)].max() < TOLERANCE
+    # and what the in-memory call makes of the integers themselves
+    direct = deconvkit.deconvolve(counts, psf, method="richardson_lucy", iterations=8, accelerate=False)
+    assert np.abs(tiled - direct)[_interior(counts.shape, psf)].max() < TOLERANCE
+
+
 def test_processes_scheduler_gives_the_threads_result():
     psf = gaussian(1.0)
     data = _observed((64, 64), psf)

@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from .._shared import DeconvkitError, check_psf, float_dtype, integer_scale
+from .._shared import DeconvkitError, check_psf, float_dtype, scale_for_peak
 
 try:
     import dask
@@ -86,13 +86,27 @@ def _prepare(array, chunks, channels=False):
         what = "2-D and 3-D arrays plus the channel_axis" if channels else "2-D and 3-D arrays"
         raise DeconvkitError(f"deconvkit.scale handles {what}, got shape {lazy.shape}{hint}")
     if lazy.dtype.kind in "iu":
-        # the integer input rule of deconvkit.deconvolve (divide by the dtype's maximum), with the dtype
+        # the integer input rule of deconvkit.deconvolve (the intensity scale taken from the data: 12-bit
+        # values in uint16 are divided by 4095, see _shared.intensity_scale), with the dtype
         # deconvkit.io.read_image gives a file (float32 up to 16 bits) and the one deconvolve gives an
-        # array (float64), so a tiled result has the dtype the in-memory call on the same input has
+        # array (float64), so a tiled result has the dtype the in-memory call on the same input has. The
+        # peak costs one read pass over the data (8-bit data need none: its scale is always 255).
         wide = lazy.dtype.itemsize > 2 or "path" not in meta
         target = np.float64 if wide else np.float32
-        lazy = lazy.astype(target) / target(integer_scale(lazy.dtype))
+        meta["intensity_scale"] = _lazy_intensity_scale(lazy)
+        lazy = lazy.astype(target) / target(meta["intensity_scale"])
     return lazy, meta
+
+
+def _lazy_intensity_scale(lazy) -> float:
+    """:func:`deconvkit._shared.intensity_scale` of a lazy integer array (one reduction pass)."""
+    if lazy.dtype == bool:
+        return 255.0
+    if lazy.dtype.itemsize == 1 or lazy.size == 0:
+        return float(np.iinfo(lazy.dtype).max)
+    top, bottom = dask.compute(lazy.max(), lazy.min())
+    peak = int(top) if lazy.dtype.kind == "u" else max(int(top), -int(bottom))
+    return scale_for_peak(lazy.dtype, peak)
 
 
 def deconvolve(array, psf, method="auto", *, channel_axis=None, memory_budget=None, chunks=None, output=None,
@@ -104,9 +118,10 @@ def deconvolve(array, psf, method="auto", *, channel_axis=None, memory_budget=No
     ----------
     array : dask.array.Array, ndarray, or path
         2-D or 3-D data. A path names a Zarr store (an OME-Zarr group's level ``"0"`` is used) or a TIFF
-        (first series, read region by region). Integers are divided by their dtype's maximum (the
-        integer input rule of :func:`deconvkit.deconvolve`): files become float32 as
-        :func:`deconvkit.io.read_image` reads them, arrays float64 as ``deconvolve`` makes them.
+        (first series, read region by region). Integers are divided by the intensity scale the data
+        show (the integer input rule of :func:`deconvkit.deconvolve`; one read pass finds the peak):
+        files become float32 as :func:`deconvkit.io.read_image` reads them, arrays float64 as
+        ``deconvolve`` makes them.
     psf : ndarray
         The PSF (as for :func:`deconvkit.deconvolve`), with the spatial dimensionality.
     method : str
@@ -207,7 +222,7 @@ def deconvolve(array, psf, method="auto", *, channel_axis=None, memory_budget=No
         from ._io import region_reader
 
         result = _region_tiles(region_reader(meta), sizes, full_depth, axis, psf, tile_method, strategy, sigma,
-                               decided["offset"], dtype, tile_params)
+                               decided["offset"], dtype, tile_params, meta.get("intensity_scale", 0))
     else:
         lazy = lazy.rechunk(sizes)
         result = _map_tiles(lazy, full_depth, psf, tile_method, strategy, sigma, decided["offset"], dtype,
@@ -289,13 +304,12 @@ def _region_tile(reader, *, shape, depth, axis, scale, work_dtype, tile, block_i
     return np.array(restored[keep], copy=True)
 
 
-def _region_tiles(reader, sizes, depth, axis, psf, method, strategy, sigma, offset, dtype, params):
+def _region_tiles(reader, sizes, depth, axis, psf, method, strategy, sigma, offset, dtype, params, scale):
     """The tiled result as independent tasks, one per tile, each reading its region of ``reader``."""
     channels = axis is not None
     tile = functools.partial(_solve_tile, psf=psf, method=method, strategy=strategy, noise_sigma=sigma,
                              offset=offset, work_dtype=dtype, params=params, channels=channels)
     shape = tuple(sum(c) for c in sizes)
-    scale = integer_scale(reader.dtype) if reader.dtype.kind in "iu" else 0
     name = f"deconvkit-tiles-{dask.base.tokenize(reader, sizes, depth, axis, tile)}"
     return dask.array.map_blocks(
         _region_tile, reader=reader, shape=shape, depth=depth, axis=axis, scale=scale, work_dtype=dtype,
