@@ -43,3 +43,35 @@ def test_rl_damping_reduces_noise_amplification(rng):
     plain = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", iterations=150)
     damped = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", iterations=150, damping=3.0)
     assert np.linalg.norm(damped - truth) < np.linalg.norm(plain - truth)
+
+
+def _rms_residual(x, blurred, psf):
+    return float(np.sqrt(np.mean((deconvkit.blur(x, psf, boundary="periodic") - blurred) ** 2)))
+
+
+def test_stop_rule_reports_the_cap_when_the_noise_level_is_never_reached(rng):
+    """Bug: a run that hit its 200-iteration cap said it stopped by the discrepancy principle."""
+    sharp = smooth_scene(rng, (40, 40)) + 0.1
+    psf = gaussian_psf(1.5, 7)
+    blurred = deconvkit.blur(sharp, psf, boundary="periodic", noise=0.01, rng=3)
+    # a noise level far below the real one (1e-3 of it): no iterate's residual can get there
+    x, info = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", boundary="periodic", noise_sigma=1e-5,
+                                   return_info=True)
+    assert info["iterations"] == 200 and info["stop_rule"] == "max_iterations"
+    assert info["residual_rms"] > 1e-5
+    # the residual of the returned image, computed independently, is still far above the stated level
+    assert _rms_residual(x, blurred, psf) > 100 * 1e-5
+
+
+def test_stop_rule_reports_the_discrepancy_when_it_stopped_the_run(rng):
+    sharp = smooth_scene(rng, (40, 40)) + 0.1
+    psf = gaussian_psf(1.5, 7)
+    blurred = deconvkit.blur(sharp, psf, boundary="periodic", noise=0.01, rng=3)
+    x, info = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", boundary="periodic", noise_sigma=0.01,
+                                   return_info=True)
+    assert info["stop_rule"] == "discrepancy" and info["iterations"] < 200
+    assert info["residual_rms"] <= 0.01
+    fixed = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", iterations=5, return_info=True)[1]
+    assert fixed["stop_rule"] == "fixed"
+    rltv = deconvkit.deconvolve(blurred, psf, method="rl_tv", noise_sigma=1e-5, return_info=True)[1]
+    assert rltv["stop_rule"] == "max_iterations"

@@ -49,7 +49,7 @@ def _outside_window(domain, window):
     summary="Richardson-Lucy (Poisson maximum likelihood), Biggs-Andrews accelerated, non-negative",
     params={
         "iterations": "number of iterations; default: stop when the residual reaches the noise level "
-                      "(discrepancy principle), at most 200",
+                      "(discrepancy principle), at most 200; info['stop_rule'] says which ended the run",
         "accelerate": "Biggs-Andrews vector extrapolation (default True)",
         "damping": "White damping threshold in noise standard deviations (default: off)",
         "x0": "starting image: 'observed' (default) or a constant value",
@@ -89,13 +89,17 @@ def run_richardson_lucy(problem, *, iterations=None, accelerate=True, damping=No
         raise DeconvkitError(f"iterations must be >= 0, got {iterations}")
     sigma = problem.noise_sigma
     used = 0
+    # what ended the run, reported as it happened: a cap reached before the residual met the noise level
+    # is "max_iterations", not "discrepancy" (the vocabulary of poisson_rl)
+    stop_rule = "fixed" if fixed else "max_iterations"
     for used in range(1, max_iter + 1):
         setup.step(state, measure=not fixed)
         problem.progress(used, max_iter)
         if not fixed and problem.backend.item(state.residual_rms) <= sigma:
+            stop_rule = "discrepancy"
             break
-    info = {"iterations": used, "accelerated": bool(accelerate), "stop_rule": "fixed" if fixed else
-            "discrepancy", "damping": damping, "offset": setup.offset}
+    info = {"iterations": used, "accelerated": bool(accelerate), "stop_rule": stop_rule, "damping": damping,
+            "offset": setup.offset}
     if not fixed:
         info["residual_rms"] = float(problem.backend.item(state.residual_rms))
     return setup.finish(state), info
