@@ -18,7 +18,7 @@ from .richardson_lucy import run_richardson_lucy
     params={
         "lam": "TV weight in the Poisson log-likelihood; default 0.2 x the estimated noise std (0.002 at 1% "
                "noise, the value Dey et al. use)",
-        "iterations": "number of iterations; default: discrepancy principle as richardson_lucy, at most 200",
+        "iterations": "number of iterations; default: the stopping rule of richardson_lucy, at most 200",
         "accelerate": "Biggs-Andrews vector extrapolation (default True)",
         "eps": "smoothing of |grad x| in the TV gradient, relative to the data range (default 1e-3)",
     },
