@@ -239,8 +239,11 @@ class _RLSetup:
         if self.penalty_gradient is None:
             updated = bk.divide(updated, sensitivity, out=updated)
         else:  # one-step-late penalty (RL-TV); kept >= 0.1 A^T 1 so that the update stays multiplicative
-            denominator = bk.maximum(sensitivity + self.penalty_gradient(point), 0.1 * sensitivity)
+            denominator = self.penalty_gradient(point)
+            denominator += sensitivity  # in place: the penalty's buffer is not needed again
+            denominator = bk.maximum(denominator, 0.1 * sensitivity, out=denominator)
             updated = bk.divide(updated, denominator, out=updated)
+            del denominator
 
         if self.accelerate:
             if state.step is None:
