@@ -126,9 +126,10 @@ import sys, numpy as np, skimage.restoration
 from deconvkit import io
 image = io.read_image(sys.argv[1])[0].astype(np.float64)   # what skimage.img_as_float gives a user
 psf = np.load(sys.argv[2])
-out = np.stack([skimage.restoration.richardson_lucy(image[..., c], psf, num_iter=30)
+n = int(sys.argv[4]) if len(sys.argv) > 4 else 30
+out = np.stack([skimage.restoration.richardson_lucy(image[..., c], psf, num_iter=n)
                 for c in range(image.shape[-1])], axis=-1) if image.ndim == 3 and image.shape[-1] in (3, 4) \\
-    else skimage.restoration.richardson_lucy(image, psf, num_iter=30)
+    else skimage.restoration.richardson_lucy(image, psf, num_iter=n)
 np.save(sys.argv[3], out.astype(np.float32))
 """
 
@@ -264,15 +265,24 @@ def stack_experiment(args, folder):
     values = blurred.size
     _, baseline, _, _ = run_child([sys.executable, "-c", BASELINE_SCRIPT, str(folder / "stack.tif")])
     rows = []
-    for name in args.methods:
-        out = folder / f"stack_{name}.tif"
-        argv = [sys.executable, "-m", "deconvkit", "deblur", str(folder / "stack.tif"), "-o", str(out),
-                "--overwrite", "--psf", str(folder / "stack_psf.npy"), "--method", name]
+    # scikit-image's RL on the same stack in the same run (a 3-D array is deconvolved as one volume);
+    # --stack-skimage-iterations lowers its count when 30 iterations of a large stack take too long
+    peers = [f"skimage_rl{args.stack_skimage_iterations}"] if args.peers else []
+    for name in list(args.methods) + peers:
+        if name in peers:
+            out = folder / f"stack_{name}.npy"
+            argv = [sys.executable, "-c", SKIMAGE_RL_SCRIPT, str(folder / "stack.tif"),
+                    str(folder / "stack_psf.npy"), str(out), str(args.stack_skimage_iterations)]
+        else:
+            out = folder / f"stack_{name}.tif"
+            argv = [sys.executable, "-m", "deconvkit", "deblur", str(folder / "stack.tif"), "-o", str(out),
+                    "--overwrite", "--psf", str(folder / "stack_psf.npy"), "--method", name]
         wall, peak, code, stderr = run_child(argv)
         row = {"name": name, "time_s": round(wall, 2), "returncode": code,
                "peak_over_baseline_bytes_per_value": round((peak - baseline) / values, 1)}
         if code == 0:
-            row["psnr_db"] = round(psnr(io.read_image(out)[0], sharp), 2)
+            restored = np.load(out) if out.suffix == ".npy" else io.read_image(out)[0]
+            row["psnr_db"] = round(psnr(restored, sharp), 2)
         else:
             row["error"] = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {code}"
         rows.append(row)
@@ -290,6 +300,8 @@ def main(argv=None):
     parser.add_argument("--ttq-size", type=int, default=2048, help="side of the time-to-quality image")
     parser.add_argument("--photo-shape", default="3000x4000", help="rows x columns of the photo")
     parser.add_argument("--stack", help="a 3-D stack shape such as 64x1024x1024 instead of the photo")
+    parser.add_argument("--stack-skimage-iterations", type=int, default=30,
+                        help="scikit-image RL iterations on the stack (default 30)")
     parser.add_argument("--keep", help="folder for the inputs and outputs (default: a temporary one)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
