@@ -17,7 +17,7 @@ Usage::
     python benchmarks/realsize.py --json realsize.json                 # photo, every method + peers
     python benchmarks/realsize.py --methods auto --peers skimage_rl30  # a subset
     python benchmarks/realsize.py --rl-time-to-quality                 # RL vs skimage at 2048x2048
-    python benchmarks/realsize.py --stack 64x1024x1024 --methods richardson_lucy wiener
+    python benchmarks/realsize.py --stack 64x1024x1024 --methods richardson_lucy wiener  # + skimage RL-30
 
 Results and the exact commands used are recorded in docs/benchmarks.md ("Real sizes").
 """
