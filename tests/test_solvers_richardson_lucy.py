@@ -43,3 +43,74 @@ def test_rl_damping_reduces_noise_amplification(rng):
     plain = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", iterations=150)
     damped = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", iterations=150, damping=3.0)
     assert np.linalg.norm(damped - truth) < np.linalg.norm(plain - truth)
+
+
+def _rms_residual(x, blurred, psf):
+    return float(np.sqrt(np.mean((deconvkit.blur(x, psf, boundary="periodic") - blurred) ** 2)))
+
+
+def test_stop_rule_reports_the_cap_when_the_noise_level_is_never_reached(rng):
+    """Bug: a run that hit its 200-iteration cap said it stopped by the discrepancy principle."""
+    sharp = smooth_scene(rng, (40, 40)) + 0.1
+    psf = gaussian_psf(1.5, 7)
+    blurred = deconvkit.blur(sharp, psf, boundary="periodic", noise=0.01, rng=3)
+    # a noise level far below the real one (1e-3 of it): no iterate's residual can get there
+    x, info = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", boundary="periodic", noise_sigma=1e-5,
+                                   return_info=True)
+    assert info["iterations"] == 200 and info["stop_rule"] == "max_iterations"
+    assert info["residual_rms"] > 1e-5
+    # the residual of the returned image, computed independently, is still far above the stated level
+    assert _rms_residual(x, blurred, psf) > 100 * 1e-5
+
+
+def test_stop_rule_reports_the_discrepancy_when_it_stopped_the_run(rng):
+    sharp = smooth_scene(rng, (40, 40)) + 0.1
+    psf = gaussian_psf(1.5, 7)
+    blurred = deconvkit.blur(sharp, psf, boundary="periodic", noise=0.01, rng=3)
+    x, info = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", boundary="periodic", noise_sigma=0.01,
+                                   return_info=True)
+    assert info["stop_rule"] == "discrepancy" and info["iterations"] < 200
+    assert info["residual_rms"] <= 0.01
+    fixed = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", iterations=5, return_info=True)[1]
+    assert fixed["stop_rule"] == "fixed"
+    rltv = deconvkit.deconvolve(blurred, psf, method="rl_tv", noise_sigma=1e-5, return_info=True)[1]
+    assert rltv["stop_rule"] == "max_iterations"
+
+
+def test_default_stop_is_the_first_iterate_at_the_noise_level_that_no_longer_improves_much(rng):
+    """The rule, rebuilt from fixed-count runs: without acceleration iteration k starts from x_{k-1}, so its
+    residual is ``rms(K x_{k-1} - y)``, computed here with the independent periodic blur."""
+    from deconvkit.solvers.richardson_lucy import PLATEAU
+
+    sharp = smooth_scene(rng, (48, 48)) + 0.2
+    psf = gaussian_psf(1.5, 9)
+    sigma = 0.01
+    blurred = deconvkit.blur(sharp, psf, boundary="periodic", noise=sigma, rng=5)
+    kwargs = dict(method="richardson_lucy", boundary="periodic", accelerate=False, clip=False, noise_sigma=sigma)
+    _, info = deconvkit.deconvolve(blurred, psf, return_info=True, **kwargs)
+    residuals = []  # mean squared residual of iteration k (k = 1, 2, ...) in units of sigma^2
+    for k in range(1, info["iterations"] + 2):
+        start = blurred if k == 1 else deconvkit.deconvolve(blurred, psf, iterations=k - 1, **kwargs)
+        residuals.append(np.mean((deconvkit.blur(start, psf, boundary="periodic") - blurred) ** 2) / sigma**2)
+    expected = next(k for k in range(2, len(residuals) + 1)
+                    if residuals[k - 1] <= 1 and residuals[k - 2] - residuals[k - 1] < PLATEAU)
+    assert info["stop_rule"] == "discrepancy" and info["iterations"] == expected
+
+
+def test_default_stop_is_closer_to_the_truth_than_stopping_at_the_noise_level(rng, monkeypatch):
+    """The plain discrepancy principle (PLATEAU = inf: stop as soon as the residual is at the noise level)
+    stops early; the default runs on and lands nearer the sharp image."""
+    from skimage import data
+
+    from deconvkit.psf import motion
+    from deconvkit.solvers import richardson_lucy as module
+
+    sharp = data.camera()[96:224, 160:288] / 255.0  # a photo: edges and texture well above the noise
+    psf = motion(11, 30)
+    blurred = deconvkit.blur(sharp, psf, boundary="periodic", noise=0.003, rng=7)
+    x, info = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", boundary="periodic", return_info=True)
+    monkeypatch.setattr(module, "PLATEAU", np.inf)
+    early, early_info = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", boundary="periodic",
+                                             return_info=True)
+    assert info["iterations"] > early_info["iterations"]
+    assert np.linalg.norm(x - sharp) < np.linalg.norm(early - sharp)
