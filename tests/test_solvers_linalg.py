@@ -49,3 +49,23 @@ def test_cg_stops_at_max_iter_and_reports_the_residual(rng):
     expected = max(np.linalg.norm(residual[c]) / np.linalg.norm(rhs[c]) for c in range(2))
     assert relative == pytest.approx(expected, rel=1e-6)
     assert relative > 1e-14  # not converged: the stop was max_iter, not tol
+
+
+@pytest.mark.parametrize("preconditioned", [False, True])
+def test_cg_in_place_updates_leave_the_right_hand_side_alone(rng, preconditioned):
+    """The iterate is built in x0's storage (no copy of it is kept), the right-hand side is only read,
+    and the float32 result solves the system like the dense solve does."""
+    shape = (3, 4)
+    matrix, rhs = spd_system(rng, shape, channels=2)
+    matrix, rhs = matrix.astype(np.float32), rhs.astype(np.float32)
+    kept = rhs.copy()
+    diagonal = np.diag(matrix).reshape(shape)
+    precondition = (lambda r: r / diagonal) if preconditioned else None
+    x0 = np.zeros_like(rhs)
+    x, _, relative = conjugate_gradient(lambda v: apply(matrix, v), rhs, x0, precondition=precondition,
+                                        tol=1e-5, max_iter=200, backend=deconvkit.fft.get_backend("numpy"))
+    assert x is x0 and x.dtype == np.float32
+    np.testing.assert_array_equal(rhs, kept)
+    reference = np.linalg.solve(matrix.astype(np.float64), kept.reshape(2, -1).T.astype(np.float64))
+    np.testing.assert_allclose(x, reference.T.reshape(rhs.shape), rtol=1e-3, atol=1e-4)
+    assert relative < 1e-5
