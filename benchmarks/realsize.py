@@ -106,17 +106,55 @@ def make_photo(folder: pathlib.Path, shape=PHOTO_SHAPE, noise=0.01, seed=0):
 
 
 # ------------------------------------------------------------------------------------------- running
+# The child reports its own peak: ``VmHWM`` of its address space, read at exit. The kernel's
+# ``ru_maxrss`` of a child (os.wait4) is no good here: fork/vfork + exec folds the *parent's* high-water
+# RSS into the child's, so every child of this script (which holds the 12 MP photo and its blur, about
+# 1 GB at its peak) read as at least that much; runs before this fix subtracted a baseline inflated the
+# same way and under-reported every method by about 21 bytes per value.
+PEAK_WRAPPER = """
+import atexit, sys
+peak_file, mode, target = sys.argv[1], sys.argv[2], sys.argv[3]
+def _report():
+    try:
+        with open("/proc/self/status") as status:
+            peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):  # no procfs: the rusage value (may include the parent's peak)
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    with open(peak_file, "w") as out:
+        out.write(str(peak))
+atexit.register(_report)
+if mode == "-m":
+    import runpy
+    sys.argv = [target] + sys.argv[4:]
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    sys.argv = ["-c"] + sys.argv[4:]
+    exec(compile(target, "<contender>", "exec"), {"__name__": "__main__"})
+"""
+
+
 def run_child(argv, env=None):
-    """Run ``argv``; return (wall seconds, peak RSS bytes of that child, return code, stderr tail)."""
+    """Run ``argv`` (``[python, "-m", module, ...]`` or ``[python, "-c", script, ...]``); return (wall
+    seconds, peak RSS bytes of that child's own address space, return code, stderr tail)."""
+    if len(argv) < 3 or argv[1] not in ("-m", "-c"):
+        raise ValueError(f"run_child runs python -m/-c commands, got {argv[:2]}")
+    with tempfile.NamedTemporaryFile(suffix=".peak", delete=False) as handle:
+        peak_file = pathlib.Path(handle.name)
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([argv[0], "-c", PEAK_WRAPPER, str(peak_file)] + list(argv[1:]),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     stderr = proc.stderr.read().decode(errors="replace")[-400:]
     proc.stdout.close()
     proc.stderr.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss * 1024, proc.returncode, stderr
+    text = peak_file.read_text().strip() if peak_file.exists() else ""
+    peak_file.unlink(missing_ok=True)
+    # killed before its exit handler ran (e.g. out of memory): only the kernel's figure is left
+    peak = int(text) if text else usage.ru_maxrss * 1024
+    return wall, peak, proc.returncode, stderr
 
 
 BASELINE_SCRIPT = """
