@@ -59,6 +59,7 @@ def tikhonov(problem, *, lam=None, iterations=100, tol=1e-4):
     start = regularised_inverse(problem, lam, reg_abs2)
     if not problem.masked:
         return start, info
+    problem.release_extended()  # only the weight and the start needed it; CG does not
 
     blur = problem.blur
     mask = problem.mask
