@@ -2,10 +2,10 @@
 scikit-image's Richardson-Lucy on the same input in the same run.
 
 Each contender runs in its own subprocess, as a user would run it (the CLI for deconvkit, a short script
-for scikit-image), so that its peak memory can be read from the kernel (``ru_maxrss`` of that child). Memory
+for scikit-image), so that its own peak memory can be read (``VmHWM`` at its exit, see ``PEAK_WRAPPER``). Memory
 is reported as peak RSS minus the peak RSS of the interpreter-with-imports baseline, per input value
 (pixels x channels). For a deconvkit method the baseline is a process that runs the *same command on a
-64x64 crop* of the photo (so it imports exactly the modules that method's run imports: the CLI's command
+256x256 crop* of the photo (so it imports exactly the modules that method's run imports: the CLI's command
 modules, SciPy's optimize/ndimage/signal, psutil, ...; about 36 MB more than the bare imports) and then
 reads the full photo; for scikit-image it imports scikit-image and deconvkit's reader and reads the photo.
 
@@ -205,8 +205,9 @@ def deblur_command(name, photo, psf, out, folder):
     return command
 
 
-def tiny_crop(photo, folder, size=64):
-    """A ``size`` x ``size`` crop of the photo (same channels and encoding), for the per-method baseline."""
+def tiny_crop(photo, folder, size=256):
+    """A ``size`` x ``size`` crop of the photo (same channels and encoding), for the per-method baseline
+    (0.2% of the photo's values; 64 px was too small: auto's Wiener ranking fails on it)."""
     from deconvkit import io
 
     image, info = io.read_image(photo)
@@ -218,7 +219,7 @@ def tiny_crop(photo, folder, size=64):
 def method_baseline(name, photo, psf, folder):
     """Peak RSS of the contender's own command on a tiny crop, followed by reading the full photo."""
     tiny = tiny_crop(photo, folder)
-    # blind on a 64 px crop cannot fit a 27 px kernel: its baseline runs the default method's imports
+    # blind is not run on the crop (its region search wants more): its baseline runs the default method
     command = deblur_command(name if name != BLIND else "auto", tiny, psf, folder / "tiny_out.png", folder)
     _, peak, code, stderr = run_child([sys.executable, "-c", CLI_BASELINE_SCRIPT, str(photo)] + command)
     if code != 0:
