@@ -160,3 +160,30 @@ def test_convolve_hot_loop_form_equals_forward_and_adjoint(rng, symmetric):
                                    atol=1e-12)
         np.testing.assert_allclose(blur.convolve(x.copy(), adjoint=True, real_transfer=real)[1],
                                    (dense.T @ x[1].ravel()).reshape(8, 9), atol=1e-12)
+
+
+def test_solve_normal_in_place_path_leaves_inputs_and_dtypes_as_before(rng):
+    """The in-place path (own spectrum, same dtype) never touches the caller's arrays; a float64
+    regulariser with float32 data keeps the out-of-place promotion (float64 result), as before."""
+    shape = (6, 7)
+    psf = rng.random((3, 3))
+    blur = PeriodicConvolution(psf / psf.sum(), shape, np.float32)
+    y = rng.standard_normal((2,) + shape).astype(np.float32)
+    kept = y.copy()
+    reg32 = Gradient(shape, np.float32).transfer_abs2(np.float32)
+    out = blur.solve_normal(y, reg32, 0.1, back_project=True)
+    np.testing.assert_array_equal(y, kept)
+    assert out.dtype == np.float32
+    spectrum = blur.to_spectrum(y)
+    spectrum_kept = spectrum.copy()
+    from_spectrum = blur.solve_normal(spectrum, reg32, 0.1, back_project=True, spectral_in=True)
+    np.testing.assert_array_equal(spectrum, spectrum_kept)
+    np.testing.assert_array_equal(from_spectrum, out)
+    # numpy reference: conj(H) Y / (|H|^2 + lam R) with a float64 R promotes to float64
+    reg64 = Gradient(shape).transfer_abs2(np.float64)
+    promoted = blur.solve_normal(y, reg64, 0.1, back_project=True)
+    assert promoted.dtype == np.float64
+    otf = np.fft.rfft2(np.roll(np.pad(psf / psf.sum(), ((0, 3), (0, 4))), (-1, -1), (0, 1)))
+    reference = np.fft.irfft2(np.conj(otf) * np.fft.rfft2(kept.astype(np.float64)) /
+                              (np.abs(otf) ** 2 + 0.1 * reg64), s=shape)
+    np.testing.assert_allclose(promoted, reference, atol=1e-5)

@@ -42,3 +42,17 @@ def test_wiener_discrepancy_rule_makes_the_residual_equal_the_noise(rng):
     restored = regularised_inverse(problem, nsr, 1.0)[0]
     residual = deconvkit.blur(restored, psf, boundary="periodic") - y
     assert abs(np.sqrt(np.mean(residual**2)) - 0.02) < 0.02 * 0.01
+
+
+def test_data_power_channel_by_channel_matches_numpy_fft(rng):
+    """The channel-by-channel power spectrum against numpy.fft on the whole colour array."""
+    from deconvkit.solvers._base import Problem
+    from deconvkit.solvers._closed_form import data_power
+
+    data = rng.random((3, 20, 23)).astype(np.float32)
+    problem = Problem(data, np.ones((3, 3)) / 9, "pad")
+    extended = np.asarray(problem.extended(), dtype=np.float64)
+    reference = (np.abs(np.fft.rfftn(extended, axes=(1, 2))) ** 2).sum(axis=0)
+    power = data_power(problem)
+    assert power.dtype == np.float64 and power.shape == reference.shape
+    np.testing.assert_allclose(power, reference, rtol=1e-5, atol=1e-6 * reference.max())

@@ -44,3 +44,26 @@ def test_hyper_laplacian_restores_valid_blur_2d(camera, alpha):
     error = lambda e: np.sqrt(np.mean((e - reference) ** 2))  # noqa: E731
     # the blurred image itself is a weak but honest baseline; a working prior beats it clearly
     assert error(x) < 0.7 * error(y)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0 / 3.0, 0.8])
+def test_hyper_laplacian_shrink_float32_stacked_gradient_matches_brute_force(alpha):
+    """float32 stacked gradients (C, ndim, *shape), as the splitting passes them (only the candidates
+    above the hard threshold are converted to float64): each value's minimiser against a fine grid,
+    zero below the threshold (exactly, with the sign of zero aside)."""
+    rng = np.random.default_rng(5)
+    tau = 0.2
+    v = (rng.normal(size=(2, 2, 6, 7)) * 0.8).astype(np.float32)
+    w = hyper_laplacian_shrink(v, alpha, tau)
+    assert w.dtype == np.float32 and w.shape == v.shape
+    flat = v.astype(np.float64).ravel()
+    grid = np.linspace(-4, 4, 80001)
+    cost = tau * np.abs(grid[None]) ** alpha + 0.5 * (grid[None] - flat[:, None]) ** 2
+    ours = w.astype(np.float64).ravel()
+    ours_cost = tau * np.abs(ours) ** alpha + 0.5 * (ours - flat) ** 2
+    assert np.all(ours_cost <= cost.min(axis=1) + 1e-6)
+    untied = np.abs(ours_cost - 0.5 * flat**2) > 1e-5
+    np.testing.assert_allclose(ours[untied], grid[np.argmin(cost, axis=1)][untied], atol=2e-4)
+    threshold = (2 - alpha) / (2 - 2 * alpha) * (2 * tau * (1 - alpha)) ** (1 / (2 - alpha))
+    assert np.all(ours[np.abs(flat) < threshold] == 0)
+    assert np.count_nonzero(ours) > 0 and np.count_nonzero(ours == 0) > 0

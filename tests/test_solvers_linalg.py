@@ -49,3 +49,56 @@ def test_cg_stops_at_max_iter_and_reports_the_residual(rng):
     expected = max(np.linalg.norm(residual[c]) / np.linalg.norm(rhs[c]) for c in range(2))
     assert relative == pytest.approx(expected, rel=1e-6)
     assert relative > 1e-14  # not converged: the stop was max_iter, not tol
+
+
+@pytest.mark.parametrize("preconditioned", [False, True])
+def test_cg_in_place_updates_leave_the_right_hand_side_alone(rng, preconditioned):
+    """The iterate is built in x0's storage (no copy of it is kept), the right-hand side is only read,
+    and the float32 result solves the system like the dense solve does."""
+    shape = (3, 4)
+    matrix, rhs = spd_system(rng, shape, channels=2)
+    matrix, rhs = matrix.astype(np.float32), rhs.astype(np.float32)
+    kept = rhs.copy()
+    diagonal = np.diag(matrix).reshape(shape)
+    precondition = (lambda r: r / diagonal) if preconditioned else None
+    x0 = np.zeros_like(rhs)
+    x, _, relative = conjugate_gradient(lambda v: apply(matrix, v), rhs, x0, precondition=precondition,
+                                        tol=1e-5, max_iter=200, backend=deconvkit.fft.get_backend("numpy"))
+    assert x is x0 and x.dtype == np.float32
+    np.testing.assert_array_equal(rhs, kept)
+    reference = np.linalg.solve(matrix.astype(np.float64), kept.reshape(2, -1).T.astype(np.float64))
+    np.testing.assert_allclose(x, reference.T.reshape(rhs.shape), rtol=1e-3, atol=1e-4)
+    assert relative < 1e-5
+
+
+@pytest.mark.parametrize("preconditioned", [False, True])
+def test_sequential_channels_stop_where_the_batched_loop_stops(rng, preconditioned):
+    """Channel-by-channel CG (the large-image path) against the batched loop and the dense solve. The
+    channels converge at different iterations on their own, so the batched stop (the first iteration at
+    which all are converged) differs from each channel's own: the sequential path must reproduce it."""
+    shape = (5, 6)
+    matrix, rhs = spd_system(rng, shape, channels=3)
+    rhs[1] = np.linalg.eigh(matrix)[1][:, -1].reshape(shape)  # one eigenvector: converges in 1-2 steps
+    diagonal = np.diag(matrix).reshape(shape)
+    precondition = (lambda r: r / diagonal) if preconditioned else None
+    bk = deconvkit.fft.get_backend("numpy")
+
+    def per_channel(v):  # the same product for a channel alone or in a batch (a batched gemm rounds differently)
+        return np.stack([matrix @ channel.ravel() for channel in v]).reshape(v.shape)
+
+    def solve(b, sequential, calls=None):
+        return conjugate_gradient(per_channel, b, np.zeros_like(b), precondition=precondition,
+                                  tol=1e-6, max_iter=200, backend=bk, sequential=sequential,
+                                  callback=None if calls is None else lambda d, t: calls.append(d))
+
+    own = [solve(rhs[c:c + 1], False)[1] for c in range(3)]
+    assert len(set(own)) > 1  # the channels do stop at different iterations on their own
+    batched = solve(rhs.copy(), False)
+    calls = []
+    sequential = solve(rhs.copy(), True, calls)
+    assert sequential[1] == batched[1] >= max(own)
+    assert sequential[2] == batched[2]
+    np.testing.assert_array_equal(sequential[0], batched[0])
+    reference = np.linalg.solve(matrix, rhs.reshape(3, -1).T).T.reshape(rhs.shape)
+    np.testing.assert_allclose(sequential[0], reference, rtol=1e-4, atol=1e-5)
+    assert calls == sorted(calls) and calls[-1] == sequential[1]

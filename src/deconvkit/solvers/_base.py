@@ -90,6 +90,11 @@ class Problem:
             self._extended = extended
         return extended
 
+    def release_extended(self):
+        """Drop the cached :meth:`extended` data: a solver that has used it for its set-up (weights, a
+        closed-form start) frees a domain-sized array per channel for the rest of its run."""
+        self._extended = None
+
     @property
     def mask(self):
         """1 on the observed window, 0 elsewhere (shape = domain)."""

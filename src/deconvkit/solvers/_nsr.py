@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._params import MAX_NSR
-from ._closed_form import discrepancy_weight, half_spectrum_weights
+from ._closed_form import data_power, discrepancy_weight, half_spectrum_weights
 
 __all__ = ["NOISE_FLOOR", "fit_signal_spectrum", "spectrum_shape", "wiener_nsr"]
 
@@ -117,9 +117,9 @@ def wiener_nsr(problem, sigma=None):
     floor = NOISE_FLOOR * max(span, 1e-12)
     sigma_eff = max(float(sigma), floor)
     otf_abs2 = np.asarray(bk.to_numpy(problem.blur.otf_abs2), dtype=np.float64)
-    spectrum = problem.blur.to_spectrum(problem.extended())
     pixels = float(np.prod(problem.domain))
-    power = np.asarray(bk.to_numpy(bk.abs2(spectrum)), dtype=np.float64).mean(axis=0) / pixels
+    # the channel mean of the power spectrum, accumulated channel by channel (memory; same values)
+    power = data_power(problem) / problem.channels / pixels
     grad_abs2 = np.asarray(bk.to_numpy(problem.gradient.transfer_abs2(np.float64)), dtype=np.float64)
     level, exponent, used = fit_signal_spectrum(otf_abs2, power, grad_abs2, sigma_eff,
                                                 half_spectrum_weights(problem.domain))

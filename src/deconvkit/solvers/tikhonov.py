@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .._shared import DeconvkitError
 from ._base import register_solver
 from ._closed_form import gcv_weight, gradient_energy, regularised_inverse
-from ._linalg import conjugate_gradient
+from ._linalg import SEQUENTIAL_CHANNELS_FROM, conjugate_gradient
 
 # lam_opt / (sigma^2 / gradient_energy): median 2.7 (range 0.65-7.5) over 20 cases, scikit-image's
 # camera/astronaut/coins/moon x Gaussian/motion/defocus PSFs x noise 0.2-2 %, oracle-tuned (not Levin data).
@@ -57,23 +59,43 @@ def tikhonov(problem, *, lam=None, iterations=100, tol=1e-4):
     start = regularised_inverse(problem, lam, reg_abs2)
     if not problem.masked:
         return start, info
+    problem.release_extended()  # only the weight and the start needed it; CG does not
 
     blur = problem.blur
     mask = problem.mask
+    # Filters built once for every CG step (each a spectrum-sized array for one channel, shared by all):
+    # the same values the one-shot operator methods compute per call, applied in place.
+    adjoint_transfer = bk.conj(blur.otf)
+    penalty = lam * reg_abs2
+    preconditioner = blur.normal_transfer(reg_abs2, lam)
 
     def apply_normal(x):
-        # (K^T M K + lam D^T D) x, with the Laplacian applied in the Fourier basis of K
+        # (K^T M K + lam D^T D) x, with the Laplacian applied in the Fourier basis of K; every spectrum is
+        # a temporary, so it is multiplied in place and consumed by the inverse transform (at 12 MP each
+        # of them is an image-sized allocation fewer)
         spectrum = blur.to_spectrum(x)
-        predicted = blur.from_spectrum(blur.forward_spectrum(spectrum)) * mask
-        back = blur.adjoint_spectrum(blur.to_spectrum(predicted))
-        return blur.from_spectrum(back + lam * reg_abs2 * spectrum)
+        predicted = blur.from_spectrum(blur.forward_spectrum(spectrum), overwrite=True)
+        predicted *= mask
+        back = blur.to_spectrum(predicted)
+        del predicted
+        back *= adjoint_transfer  # K^T: spectrum * conj(H), the order adjoint_spectrum uses
+        spectrum *= penalty
+        back += spectrum
+        del spectrum
+        return blur.from_spectrum(back, overwrite=True)
 
     def precondition(r):
-        return blur.solve_normal(r, reg_abs2, lam)
+        # the closed-form filter (K^T K + lam D^T D)^-1, as solve_normal computes it
+        spectrum = blur.to_spectrum(r)
+        spectrum /= preconditioner
+        return blur.from_spectrum(spectrum, overwrite=True)
 
-    rhs = problem.adjoint(problem.data)
-    x, used, residual = conjugate_gradient(apply_normal, rhs, start, precondition=precondition,
-                                           tol=float(tol), max_iter=int(iterations), backend=bk,
-                                           callback=problem.progress)
+    # the right-hand side is not kept here: CG frees it once the first residual is formed; colour
+    # channels of a large image are iterated one at a time (same result, a third of the temporaries)
+    sequential = problem.channels > 1 and int(np.prod(problem.domain)) >= SEQUENTIAL_CHANNELS_FROM
+    x, used, residual = conjugate_gradient(apply_normal, problem.adjoint(problem.data), start,
+                                           precondition=precondition, tol=float(tol),
+                                           max_iter=int(iterations), backend=bk, callback=problem.progress,
+                                           sequential=sequential)
     info.update(iterations=used, cg_relative_residual=residual)
     return x, info
