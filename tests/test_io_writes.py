@@ -294,3 +294,16 @@ def test_killed_writer_leaves_no_partial_output(tmp_path):
 def test_killed_writer_repeatedly(tmp_path):
     left = run_kills(str(tmp_path), 10)
     print(f"SIGKILL left {len(left)} temporary files in 10 runs, all removed by the next run")
+
+
+def test_float_to_integer_conversion_in_blocks_equals_the_whole_array_formula(monkeypatch):
+    # the documented rule, written out: rint(clip(x, 0, 1) * scale) for unsigned targets; the writer
+    # converts block by block (bounded float64 memory), which must not change a single value
+    from deconvkit import io as dio
+
+    monkeypatch.setattr(dio, "_CONVERT_BLOCK", 1000)  # many blocks, the last one partial
+    values = np.random.default_rng(3).uniform(-0.2, 1.2, (37, 91, 3)).astype(np.float32)
+    values[0, 0, :] = [0.5 / 255, 1.5 / 255, 254.5 / 255]  # exact halves round to even, as np.rint does
+    for target, scale in ((np.uint8, 255.0), (np.uint16, 65535.0)):
+        expected = np.rint(np.clip(values.astype(np.float64), 0, 1) * scale).astype(target)
+        np.testing.assert_array_equal(dio._convert(values, np.dtype(target)), expected)

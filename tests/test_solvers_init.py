@@ -125,3 +125,13 @@ def test_bad_image_and_method_raise_precise_errors(rng):
                                              r"from 0"):  # the typed table gives the range
         deconvkit.deconvolve(rng.random((16, 16)), psf, method="wiener", nsr=-1)
     assert "wiener" in available_methods()
+
+
+@pytest.mark.parametrize("method", ["wiener", "richardson_lucy"])
+def test_the_result_does_not_keep_the_padded_domain_alive(method):
+    # the solvers work on a padded domain and the result is its crop; a view would keep the whole padded
+    # array (and its memory) alive for as long as the caller holds the result
+    image = np.random.default_rng(0).random((120, 150)).astype(np.float32)
+    restored = deconvkit.deconvolve(image, deconvkit.psf.gaussian(1.5), method=method)
+    assert restored.shape == image.shape and restored.dtype == np.float32
+    assert restored.base is None or restored.base.nbytes == restored.nbytes

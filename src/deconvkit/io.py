@@ -694,6 +694,10 @@ def _target_scale(target: np.dtype, like) -> float:
     return float(np.iinfo(target).max)
 
 
+# values converted per block from floats to an integer type (float64 working memory: 8 MB)
+_CONVERT_BLOCK = 1 << 20
+
+
 def _convert(array: np.ndarray, target: np.dtype, like=None) -> np.ndarray:
     if array.dtype == target:
         return array
@@ -711,15 +715,27 @@ def _convert(array: np.ndarray, target: np.dtype, like=None) -> np.ndarray:
         # Too wide for the target: rescale the data's intensity range onto the target's.
         values = data.astype(np.float64) / intensity_scale(data)
         return np.rint(np.clip(values, -1.0 if info.min < 0 else 0.0, 1.0) * info.max).astype(target)
-    values = array.astype(np.float64)
-    if not np.isfinite(values).all():
+    if not np.isfinite(array).all():
         raise OutputError(f"the image contains NaN or Inf values, which {target} cannot store; "
                           "write a float TIFF or clean the data first")
     scale = _target_scale(target, like)
     # Signed types: [-1, 1], and one step below for the most negative value (-128 of int8 reads as
     # -128/127), so that full-range signed data round trips.
-    low = -(scale + 1.0) if info.min < 0 else 0.0
-    return np.clip(np.rint(values * scale), max(low, info.min), scale).astype(target)
+    low = max(-(scale + 1.0) if info.min < 0 else 0.0, info.min)
+    # In float64 (the rounding of values * scale must not depend on the input's float type), one block of
+    # at most _CONVERT_BLOCK values at a time: whole-image float64 temporaries of a 12 MP colour result
+    # were 0.3 GB each and set the CLI's peak memory (docs/benchmarks.md, memory per method).
+    flat = np.ascontiguousarray(array).reshape(-1)
+    out = np.empty(flat.shape, dtype=target)
+    work = np.empty(min(flat.size, _CONVERT_BLOCK), dtype=np.float64)
+    for start in range(0, flat.size, _CONVERT_BLOCK):
+        block = flat[start:start + _CONVERT_BLOCK]
+        values = work[:block.size]
+        np.multiply(block, scale, out=values, dtype=np.float64)
+        np.rint(values, out=values)
+        np.clip(values, low, scale, out=values)
+        out[start:start + block.size] = values
+    return out.reshape(array.shape)
 
 
 def _check_shape(fmt: str, array: np.ndarray, path: str) -> None:
