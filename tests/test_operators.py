@@ -187,3 +187,18 @@ def test_solve_normal_in_place_path_leaves_inputs_and_dtypes_as_before(rng):
     reference = np.fft.irfft2(np.conj(otf) * np.fft.rfft2(kept.astype(np.float64)) /
                               (np.abs(otf) ** 2 + 0.1 * reg64), s=shape)
     np.testing.assert_allclose(promoted, reference, atol=1e-5)
+
+
+def test_in_place_adjoint_spectrum_equals_the_product_it_replaces():
+    from deconvkit.operators import PeriodicConvolution
+
+    rng = np.random.default_rng(5)
+    op = PeriodicConvolution(rng.random((5, 7)), (24, 30), dtype=np.float64)
+    spectrum = op.to_spectrum(rng.standard_normal((24, 30)))
+    expected = spectrum * np.conj(op.otf)  # written out: the correlation's transfer function
+    again = spectrum.copy()
+    assert op.adjoint_spectrum(again, in_place=True) is again
+    np.testing.assert_array_equal(again, expected)
+    np.testing.assert_array_equal(op.adjoint_spectrum(spectrum), expected)
+    with pytest.raises(ValueError):
+        op.adjoint_spectrum(spectrum, weight=2.0, in_place=True)

@@ -220,6 +220,7 @@ class PeriodicConvolution(LinearOperator):
         self.psf = np.asarray(psf)
         self.otf = otf_cache.get(self.psf, self.shape_in, self.backend, dtype)
         self._otf_abs2 = None
+        self._adjoint_otf = None
 
     # --- the spectral view ---------------------------------------------------------------------------
     def to_spectrum(self, x):
@@ -237,14 +238,23 @@ class PeriodicConvolution(LinearOperator):
             return spectrum
         return spectrum * self.otf
 
-    def adjoint_spectrum(self, spectrum, weight=None, transfer_first=False):
+    def adjoint_spectrum(self, spectrum, weight=None, transfer_first=False, in_place=False):
         """``spectrum * conj(H)`` (times ``weight``, a scalar folded into the transfer function first).
 
         ``transfer_first=True`` computes ``conj(H) * spectrum`` instead: the same product, but NumPy's
         complex multiply uses fused multiply-adds, so the operand order changes the last bit, and the
         non-convex hyper-Laplacian iterations amplify that to visible differences. The splitting solver
-        keeps the order it was validated with.
+        keeps the order it was validated with. ``in_place`` (no ``weight``, not ``transfer_first``):
+        into ``spectrum``, the same product, with ``conj(H)`` kept on the operator for the next call
+        (iterative solvers call it every step; at 12 MP each spectrum is a large allocation).
         """
+        if in_place:
+            if weight is not None or transfer_first:
+                raise ValueError("in_place takes neither weight nor transfer_first")
+            if self._adjoint_otf is None:
+                self._adjoint_otf = self.backend.conj(self.otf)
+            spectrum *= self._adjoint_otf
+            return spectrum
         transfer = self.backend.conj(self.otf)
         if weight is not None:
             transfer = weight * transfer

@@ -65,7 +65,6 @@ def tikhonov(problem, *, lam=None, iterations=100, tol=1e-4):
     mask = problem.mask
     # Filters built once for every CG step (each a spectrum-sized array for one channel, shared by all):
     # the same values the one-shot operator methods compute per call, applied in place.
-    adjoint_transfer = bk.conj(blur.otf)
     penalty = lam * reg_abs2
     preconditioner = blur.normal_transfer(reg_abs2, lam)
 
@@ -78,7 +77,7 @@ def tikhonov(problem, *, lam=None, iterations=100, tol=1e-4):
         predicted *= mask
         back = blur.to_spectrum(predicted)
         del predicted
-        back *= adjoint_transfer  # K^T: spectrum * conj(H), the order adjoint_spectrum uses
+        back = blur.adjoint_spectrum(back, in_place=True)  # K^T: spectrum * conj(H)
         spectrum *= penalty
         back += spectrum
         del spectrum
