@@ -153,6 +153,7 @@ def test_ctrl_c_while_the_package_imports_is_one_line(tmp_path, command):
     """A Ctrl-C while ``import deconvkit`` loads NumPy (before the CLI's own handler exists), made
     deterministic by an import hook that sends the process a real SIGINT there; as ``python -m deconvkit`` and as
     the installed ``deconvkit`` script. A library import keeps its KeyboardInterrupt."""
+    import signal
     import subprocess
     import sys
 
@@ -170,10 +171,16 @@ def test_ctrl_c_while_the_package_imports_is_one_line(tmp_path, command):
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), src]))
     argv = [str(script) if part == "SCRIPT" else part for part in command]
-    result = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True, timeout=120)
+    # a user's shell starts the command with Ctrl-C at its default action; an earlier test in this process
+    # (or a parent) may have left SIGINT ignored, which a child would inherit and Python would keep
+    def default_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    result = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True, timeout=120,
+                            preexec_fn=default_sigint)
     assert (result.returncode, result.stderr) == (130, "error: interrupted\n")
     library = subprocess.run([sys.executable, "-c", "import deconvkit"], env=env, capture_output=True, text=True,
-                             timeout=120)
+                             timeout=120, preexec_fn=default_sigint)
     assert library.returncode != 0 and "KeyboardInterrupt" in library.stderr  # not swallowed by a library
 
 
