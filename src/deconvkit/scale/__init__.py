@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from .._shared import DeconvkitError, check_psf, float_dtype, scale_for_peak
+from .._shared import DeconvkitError, check_psf, float_dtype, intensity_scale, scale_for_peak
 
 try:
     import dask
@@ -100,10 +100,8 @@ def _prepare(array, chunks, channels=False):
 
 def _lazy_intensity_scale(lazy) -> float:
     """:func:`deconvkit._shared.intensity_scale` of a lazy integer array (one reduction pass)."""
-    if lazy.dtype == bool:
-        return 255.0
-    if lazy.dtype.itemsize == 1 or lazy.size == 0:
-        return float(np.iinfo(lazy.dtype).max)
+    if lazy.dtype == bool or lazy.dtype.itemsize == 1 or lazy.size == 0:
+        return intensity_scale(np.empty(0, lazy.dtype))  # these scales come from the dtype alone
     top, bottom = dask.compute(lazy.max(), lazy.min())
     peak = int(top) if lazy.dtype.kind == "u" else max(int(top), -int(bottom))
     return scale_for_peak(lazy.dtype, peak)
