@@ -47,6 +47,39 @@ def _damped_ratio(bk, observed, predicted, ratio, threshold):
     return 1.0 + weight * (ratio - 1.0)
 
 
+def _sensitivity(problem):
+    """``A^T 1`` on the host, from the PSF and the window's geometry instead of two FFTs.
+
+    Without a window (``A = K``) every pixel sees the whole PSF: ``K^T 1 = sum(psf)``, a scalar. With the
+    unknown boundary (``A = M K``), ``K^T M^T 1`` is the PSF correlated with the window's indicator, which
+    is a product of one indicator per axis: ``s[j] = sum_p psf[p] prod_a seen_a[(j_a + p_a - c_a) mod n_a]``
+    (``c = k // 2``, the PSF's centre). Along each axis the 0/1 rows ``seen_a[(j_a + p - c_a) mod n_a]``
+    (over ``p``) take at most ``2 k_a + 1`` distinct values (all ones inside, all zeros far outside, the
+    ramps at the window's edges), so the PSF is contracted with those distinct rows only (a core of at
+    most ``prod(2 k_a + 1)`` sums, in float64) and the domain is filled from the core by index: one pass
+    over the domain instead of an rfft/irfft pair and two image-sized fills (on a 2160^2 domain about
+    10x less time, one thread). Unlike the FFT route it is exact where no observed pixel sees the PSF
+    (0, not rounding noise), and it is one array for all channels instead of one per channel.
+    """
+    psf = np.asarray(problem.psf, dtype=np.float64)
+    if not problem.masked:
+        return float(psf.sum())
+    core, rows_of = psf, []
+    for n, size, start, k in zip(problem.domain, problem.shape, problem.offset, psf.shape):
+        seen = np.zeros(n)
+        seen[start:start + size] = 1.0
+        taps = seen[(np.arange(n)[:, None] + (np.arange(k) - k // 2)[None, :]) % n]  # n x k
+        distinct, row_of = np.unique(taps, axis=0, return_inverse=True)
+        rows_of.append(row_of.ravel())
+        # contracts the core's leading (PSF) axis with the distinct rows; the new axis goes last, so after
+        # every axis the core is laid out as the domain, one entry per combination of distinct rows
+        core = np.tensordot(core, distinct, axes=([0], [1]))
+    core = core.astype(problem.dtype)
+    for axis, row_of in enumerate(rows_of):  # expand one axis at a time (the last expansion is the big one)
+        core = np.take(core, row_of, axis=axis)
+    return core
+
+
 def _outside_window(domain, window):
     """Index tuples that together cover every domain pixel outside ``window`` (slabs, one per side)."""
     slabs = []
@@ -105,7 +138,7 @@ def run_richardson_lucy(problem, *, iterations=None, accelerate=True, damping=No
     max_iter = int(iterations) if fixed else 200
     if max_iter < 0:
         raise DeconvkitError(f"iterations must be >= 0, got {iterations}")
-    sigma = problem.noise_sigma
+    sigma = None if fixed else problem.noise_sigma  # a fixed count needs no noise estimate
     used = 0
     # what ended the run, reported as it happened: a cap reached before the rule was met is
     # "max_iterations", not "discrepancy" (the vocabulary of poisson_rl)
@@ -163,12 +196,26 @@ class _RLSetup:
             floor = float(np.finfo(problem.dtype).tiny)
         self.observed, self.floor = observed, floor
         self.domain = domain = tuple(problem.domain)
-        sensitivity = problem.adjoint(bk.full(observed.shape, 1.0, problem.dtype))
-        self.sensitivity = bk.maximum(sensitivity, 1e-6, out=sensitivity)
+        sensitivity = _sensitivity(problem)
+        self.sensitivity, self.unseen = None, None
+        if problem.masked:
+            # Pixels that (almost) no observed pixel sees are left as they start: their update
+            # A^T(ratio) / A^T 1 is FFT rounding noise over ~0 (at 1e-6 of the PSF's weight in float32 it
+            # is off by ~10%, and it compounds), which grew without bound there and, through the
+            # Biggs-Andrews step length (an inner product over the whole domain), made the restored frame
+            # depend on the FFT engine's rounding (1e-3 of the range after 3 iterations, scipy vs torch).
+            barely_seen = math.sqrt(float(np.finfo(problem.dtype).eps))
+            unseen = np.flatnonzero(sensitivity < barely_seen)
+            if unseen.size:
+                self.unseen = bk.asarray(unseen)
+            np.maximum(sensitivity, barely_seen, out=sensitivity)
+            self.sensitivity = bk.asarray(sensitivity[None])
+        elif float(np.asarray(sensitivity, problem.dtype)) != 1.0:  # the PSF sums to 1: usually no division
+            self.sensitivity = max(sensitivity, 1e-6)
         self.accelerate = bool(accelerate)
         self.penalty_gradient = penalty_gradient
-        sigma = problem.noise_sigma
-        self.threshold = None if damping is None else float(damping) * max(sigma, 1e-12)
+        # the noise estimate (a sort of every Haar coefficient) is only made when something needs it
+        self.threshold = None if damping is None else float(damping) * max(problem.noise_sigma, 1e-12)
         # the OTF of a PSF symmetric about its centre is real: half the memory, a cheaper product, and the
         # adjoint needs no conjugate
         self.real_otf = problem.blur.transfer_is_real
@@ -237,13 +284,19 @@ class _RLSetup:
         updated = bk.multiply(updated, point, out=updated)
         sensitivity = self.sensitivity
         if self.penalty_gradient is None:
-            updated = bk.divide(updated, sensitivity, out=updated)
+            if sensitivity is not None:
+                updated = bk.divide(updated, sensitivity, out=updated)
         else:  # one-step-late penalty (RL-TV); kept >= 0.1 A^T 1 so that the update stays multiplicative
+            if sensitivity is None:
+                sensitivity = 1.0
             denominator = self.penalty_gradient(point)
             denominator += sensitivity  # in place: the penalty's buffer is not needed again
             denominator = bk.maximum(denominator, 0.1 * sensitivity, out=denominator)
             updated = bk.divide(updated, denominator, out=updated)
             del denominator
+        if self.unseen is not None:  # unseen pixels keep their value (see __init__)
+            channels = updated.shape[0]
+            updated.reshape(channels, -1)[:, self.unseen] = point.reshape(channels, -1)[:, self.unseen]
 
         if self.accelerate:
             if state.step is None:
