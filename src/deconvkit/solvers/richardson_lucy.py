@@ -54,9 +54,9 @@ def _sensitivity(problem):
     unknown boundary (``A = M K``), ``K^T M^T 1`` is the PSF correlated with the window's indicator, which
     is a product of one indicator per axis: ``s[j] = sum_p psf[p] prod_a seen_a[(j_a + p_a - c_a) mod n_a]``
     (``c = k // 2``, the PSF's centre). Along each axis the 0/1 rows ``seen_a[(j_a + p - c_a) mod n_a]``
-    (over ``p``) take at most ``2 k_a + 1`` distinct values (all ones inside, all zeros far outside, the
-    ramps at the window's edges), so the PSF is contracted with those distinct rows only (a core of at
-    most ``prod(2 k_a + 1)`` sums, in float64) and the domain is filled from the core by index: one pass
+    (over ``p``) form a few runs of equal rows (all ones inside, all zeros far outside, one row per step
+    of the ramps at the window's edges), so the PSF is contracted with one row per run only (a core of
+    about ``prod(2 k_a + 3)`` sums, in float64) and the domain is filled from the core by index: one pass
     over the domain instead of an rfft/irfft pair and two image-sized fills (on a 2160^2 domain about
     10x less time, one thread). Unlike the FFT route it is exact where no observed pixel sees the PSF
     (0, not rounding noise), and it is one array for all channels instead of one per channel.
@@ -69,8 +69,12 @@ def _sensitivity(problem):
         seen = np.zeros(n)
         seen[start:start + size] = 1.0
         taps = seen[(np.arange(n)[:, None] + (np.arange(k) - k // 2)[None, :]) % n]  # n x k
-        distinct, row_of = np.unique(taps, axis=0, return_inverse=True)
-        rows_of.append(row_of.ravel())
+        # runs of equal consecutive rows (an all-ones run inside, all-zeros runs outside, one row per step
+        # of the ramps): a row-wise np.unique would find the same few rows, at the cost of a lexsort
+        new_run = np.ones(n, dtype=bool)
+        np.any(taps[1:] != taps[:-1], axis=1, out=new_run[1:])
+        distinct = taps[new_run]
+        rows_of.append(np.cumsum(new_run) - 1)
         # contracts the core's leading (PSF) axis with the distinct rows; the new axis goes last, so after
         # every axis the core is laid out as the domain, one entry per combination of distinct rows
         core = np.tensordot(core, distinct, axes=([0], [1]))
