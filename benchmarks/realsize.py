@@ -337,7 +337,7 @@ def rl_time_to_quality(args):
     workers = args.ttq_workers
 
     def skimage_run(n, dtype):
-        image = blurred.astype(dtype)  # the conversion is the user's, inside the timing as for deconvkit
+        image = blurred.astype(dtype)  # the user's conversion, outside the timing (deconvkit gets float32)
         with scipy.fft.set_workers(workers):
             start = time.perf_counter()
             out = skimage.restoration.richardson_lucy(image, psf.astype(dtype), num_iter=n, clip=False)
