@@ -6,7 +6,9 @@ at most about 8 domain-sized float32 arrays (estimate, last step, last update di
 point, sensitivity, OTF, and two transients of the FFTs) and float32 input stays float32 throughout.
 The loop only uses backend methods, in-place operators and slicing, so the same code runs on NumPy and on
 PyTorch tensors (CPU or CUDA) without host round trips: the Biggs-Andrews step length stays a backend
-scalar (a 0-d tensor on torch).
+scalar (a 0-d tensor on torch). The set-up adds no transform beyond the OTF (``A^T 1`` comes from the PSF
+and the window's geometry, one array shared by the channels) and makes the noise estimate only for the
+stopping rule or damping (docs/benchmarks.md, "Richardson-Lucy: ... time to quality").
 """
 
 from __future__ import annotations
