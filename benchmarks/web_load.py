@@ -31,7 +31,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -47,16 +46,6 @@ def percentiles(values):
         return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
     return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": values[-1]}
-
-
-def encode(array, extension, dtype):
-    from deconvkit import io as dio
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "x" + extension)
-        dio.write_image(path, array, dtype=dtype)
-        with open(path, "rb") as handle:
-            return handle.read()
 
 
 def test_image(size):
@@ -83,17 +72,9 @@ def photo(megapixels):
     sharp = transform.resize(data.astronaut() / 255.0, (rows, cols), order=1, anti_aliasing=False)
     blurred = deconvkit.blur(sharp.astype(np.float32), psf.parse("motion:length=15,angle=20"),
                              channel_axis=-1)
-    return encode(np.clip(blurred, 0, 1), ".jpg", "uint8"), (rows, cols)
+    from deconvkit import io
 
-
-def _decode_jpeg(data):
-    from deconvkit import io as dio
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "x.jpg")
-        with open(path, "wb") as handle:
-            handle.write(data)
-        return dio.read_image(path)[0]
+    return io.encode_image(np.clip(blurred, 0, 1), "jpeg", dtype="uint8"), (rows, cols)
 
 
 def start_server(args):
@@ -172,10 +153,10 @@ def main(argv=None):
     import httpx
 
     import deconvkit
-    from deconvkit import psf
+    from deconvkit import io, psf
 
     image = test_image(args.size)
-    png = encode(image, ".png", "uint16")
+    png = io.encode_image(image, "png", dtype="uint16")
     times = []
     for _ in range(3):
         t = time.perf_counter()
@@ -233,7 +214,7 @@ def main(argv=None):
                 response.raise_for_status()
                 fit.append(time.perf_counter() - t)
         # the same loupe work in-process: what the server adds to a preview
-        crop = _decode_jpeg(jpeg)[:side, :side]
+        crop = io.decode_image(jpeg)[0][:side, :side]
         reference = []
         for _ in range(3):
             t = time.perf_counter()

@@ -1,5 +1,6 @@
 """`deconvkit deblur` with a microscope PSF: the voxel spacing comes from the input's OME-TIFF / ImageJ metadata
-(end to end, through subprocesses), a spec's own spacing wins, and unknown spacing is one error line."""
+(one real subprocess end to end, the rest in-process through ``deconvkit.cli.main``), a spec's own spacing wins,
+and unknown spacing is one error line."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 import scipy.signal
 
 from deconvkit import io, psf
+from deconvkit.cli import main
 
 tifffile = pytest.importorskip("tifffile")
 
@@ -19,11 +21,25 @@ SPACING = (0.2, 0.065, 0.065)
 MODEL = "widefield:na=1.4,wavelength=0.52,ni=1.515"
 
 
-def deblur(*args):
-    result = subprocess.run([sys.executable, "-m", "deconvkit", "deblur", *map(str, args), "--method", "wiener",
-                             "--json", "--quiet"], capture_output=True, text=True, timeout=300)
-    info = json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else None
-    return result, info
+@pytest.fixture
+def deblur(capsys):
+    """``deconvkit deblur ARGS --method wiener --json --quiet``: ``(result, json)``, in-process through
+    ``deconvkit.cli.main`` (``process=True``: a real ``python -m deconvkit`` subprocess, end to end)."""
+
+    def run(*args, process=False):
+        argv = ["deblur", *map(str, args), "--method", "wiener", "--json", "--quiet"]
+        if process:
+            result = subprocess.run([sys.executable, "-m", "deconvkit", *argv], capture_output=True, text=True,
+                                    timeout=300)
+        else:
+            capsys.readouterr()
+            code = main(argv)
+            captured = capsys.readouterr()
+            result = subprocess.CompletedProcess(argv, code, captured.out, captured.err)
+        info = json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else None
+        return result, info
+
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +62,12 @@ def ome(path, data, spacing):
     return path
 
 
-def test_metadata_spacing_samples_the_psf_as_an_explicit_spacing_does(tmp_path, stack):
+def test_metadata_spacing_samples_the_psf_as_an_explicit_spacing_does(tmp_path, stack, deblur):
     with_meta = ome(tmp_path / "stack.ome.tif", stack, SPACING)
     plain = tmp_path / "stack.tif"
     tifffile.imwrite(plain, stack)  # no spacing metadata
     spec = f"{MODEL},size=7/21/21"
-    result, from_meta = deblur(with_meta, "-o", tmp_path / "a.ome.tif", "--psf", spec)
+    result, from_meta = deblur(with_meta, "-o", tmp_path / "a.ome.tif", "--psf", spec, process=True)
     assert result.returncode == 0, result.stderr
     result, explicit = deblur(plain, "-o", tmp_path / "b.tif", "--psf", spec + ",spacing=0.2/0.065/0.065")
     assert result.returncode == 0, result.stderr
@@ -66,7 +82,7 @@ def test_metadata_spacing_samples_the_psf_as_an_explicit_spacing_does(tmp_path, 
     assert np.abs(io.read_image(tmp_path / "c.tif")[0] - b).max() > 1e-3 * np.abs(b).max()
 
 
-def test_spec_spacing_wins_over_metadata_and_default_size_is_cropped(tmp_path, stack):
+def test_spec_spacing_wins_over_metadata_and_default_size_is_cropped(tmp_path, stack, deblur):
     wrong_meta = ome(tmp_path / "stack.ome.tif", stack, (0.5, 0.2, 0.2))
     plain = tmp_path / "stack.tif"
     tifffile.imwrite(plain, stack)
@@ -80,7 +96,7 @@ def test_spec_spacing_wins_over_metadata_and_default_size_is_cropped(tmp_path, s
     assert a_info["psf_shape"] == [9, 31, 31]
 
 
-def test_unknown_spacing_is_one_error_line_and_no_output(tmp_path, stack):
+def test_unknown_spacing_is_one_error_line_and_no_output(tmp_path, stack, deblur):
     plain = tmp_path / "stack.tif"
     tifffile.imwrite(plain, stack)
     out = tmp_path / "out.tif"
@@ -94,7 +110,7 @@ def test_unknown_spacing_is_one_error_line_and_no_output(tmp_path, stack):
     assert result.returncode == 4 and "no parameter 'colour'" in result.stderr
 
 
-def test_2d_image_uses_dy_dx(tmp_path, stack):
+def test_2d_image_uses_dy_dx(tmp_path, stack, deblur):
     image = stack[4]
     fiji = tmp_path / "plane.tif"
     tifffile.imwrite(fiji, image, imagej=True, resolution=(1 / 0.065, 1 / 0.065), metadata={"unit": "um"})
@@ -108,7 +124,7 @@ def test_2d_image_uses_dy_dx(tmp_path, stack):
     np.testing.assert_array_equal(io.read_image(tmp_path / "a.tif")[0], io.read_image(tmp_path / "b.tif")[0])
 
 
-def test_measured_psf_file_is_resampled_to_the_input_spacing(tmp_path, stack):
+def test_measured_psf_file_is_resampled_to_the_input_spacing(tmp_path, stack, deblur):
     from deconvkit.solvers import deconvolve
 
     fine = (0.1, 0.065 / 3, 0.065 / 3)

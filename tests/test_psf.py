@@ -397,6 +397,21 @@ def test_negative_values_policy(tmp_path):
         psf.parse(kernel)  # a clean PSF gives no warning
 
 
+def test_negative_mass_refusal_reads_the_same_for_files_and_arrays(tmp_path):
+    import deconvkit
+    from deconvkit.errors import PSFError
+
+    kernel = np.zeros((5, 5))
+    kernel[2, 2], kernel[0, 0] = 1.0, -0.02  # 2 % negative mass: over the 1 % both accept
+    np.save(tmp_path / "psf.npy", kernel)
+    with pytest.raises(PSFError) as from_file:
+        psf.parse(str(tmp_path / "psf.npy"))
+    with pytest.raises(PSFError) as from_array:
+        deconvkit.deconvolve(np.ones((16, 16)), kernel, method="wiener")
+    expected = "has negative values holding 2.0% of its positive mass (at most 1% is allowed); is it really a PSF?"
+    assert str(from_file.value).endswith(expected) and str(from_array.value) == "psf " + expected
+
+
 def test_center_and_crop():
     off = np.zeros((7, 7))
     off[1, 4] = 1.0

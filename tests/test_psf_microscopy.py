@@ -169,6 +169,32 @@ def test_spec_parses_physical_models():
         assert "spacing" in psf.available()[name].usage()
 
 
+def test_confocal_and_gibson_lanni_rows_share_the_optics_and_keep_their_own(capsys):
+    from deconvkit.cli import main
+
+    # the spec's positional order is the rows' order: confocal's excitation and pinhole follow wavelength
+    conf = "spacing=0.1/0.05,size=21/21"
+    np.testing.assert_array_equal(psf.parse(f"confocal:1.2,0.52,0.488,0.5,{conf}"),
+                                  psf.parse(f"confocal:na=1.2,wavelength=0.52,excitation=0.488,pinhole=0.5,{conf}"))
+    np.testing.assert_array_equal(psf.parse("gl:1.3,0.6,1.515,1.33,spacing=0.1/0.1,size=9/9"),
+                                  psf.parse("gl:na=1.3,wavelength=0.6,ns=1.33,spacing=0.1/0.1,size=9/9"))
+    optics = ("na", "wavelength", "ni", "ns", "depth", "spacing", "size", "oversample")
+    rows = {name: {p.name: p for p in psf.available()[name].params} for name in ("confocal", "gibson_lanni")}
+    for row in optics:
+        left, right = rows["confocal"][row], rows["gibson_lanni"][row]
+        assert (left.kind, left.default) == (right.kind, right.default)
+        assert (left.help == right.help) == (row != "size")
+    assert "auto: from the emission PSF" in rows["confocal"]["size"].help
+    assert "3 axial FWHMs" in rows["gibson_lanni"]["size"].help
+    assert "ni0" not in rows["confocal"] and "excitation" not in rows["gibson_lanni"]
+    assert main(["methods"]) == 0
+    listed = capsys.readouterr().out
+    assert ("confocal:na=<float>,wavelength=<float>,excitation=<float>,[pinhole=1.0],[ni=1.515],[ns=auto],"
+            "[depth=0.0],spacing=<dz/dy/dx>,[size=auto],[oversample=3]\n") in listed
+    assert ("gibson_lanni:na=<float>,wavelength=<float>,[ni=1.515],[ns=auto],[depth=0.0],spacing=<dz/dy/dx>,"
+            "[size=auto],[oversample=3],[ni0=auto],[ng=1.515],[ng0=auto],[tg=170.0],[tg0=auto],[ti0=150.0]\n") in listed
+
+
 @pytest.mark.parametrize("spec, match", [
     ("widefield:na=1.4,wavelength=0.52", "needs parameter .spacing."),
     ("widefield:na=1.6,wavelength=0.52,spacing=0.1/0.1", "below the immersion index"),

@@ -158,6 +158,22 @@ def as_float_image(image, name: str = "image", *, ndim: tuple[int, ...] | None =
     return out
 
 
+def check_negative_mass(psf: np.ndarray, name: str = "psf") -> tuple[float, float]:
+    """The positive and negative mass of a float PSF; a :class:`PSFError` when the negative values hold
+    more than :data:`NEGATIVE_MASS_TOLERANCE` of the positive mass.
+
+    One check and one message for :func:`check_psf` (arrays given to the API) and
+    :func:`deconvkit.psf.normalise` (PSF files), so the two cannot drift apart.
+    """
+    positive = float(psf[psf > 0].sum())
+    negative = float(-psf[psf < 0].sum())
+    if positive > 0 and negative > NEGATIVE_MASS_TOLERANCE * positive:
+        raise PSFError(
+            f"{name} has negative values holding {negative / positive:.1%} of its positive mass "
+            f"(at most {NEGATIVE_MASS_TOLERANCE:.0%} is allowed); is it really a PSF?")
+    return positive, negative
+
+
 def check_psf(psf, ndim: int, dtype, image_shape: tuple[int, ...] | None = None,
               name: str = "psf") -> np.ndarray:
     """Validate a PSF for a ``ndim``-D image and return it normalised to sum 1 in ``dtype``.
@@ -170,12 +186,7 @@ def check_psf(psf, ndim: int, dtype, image_shape: tuple[int, ...] | None = None,
     psf = as_float_array(psf, name, dtype=np.float64, error=PSFError)
     if psf.ndim != ndim:
         raise PSFError(f"{name} must be {ndim}-D to match the image, got shape {psf.shape}")
-    positive = psf[psf > 0].sum()
-    negative = -psf[psf < 0].sum()
-    if positive > 0 and negative > NEGATIVE_MASS_TOLERANCE * positive:
-        raise PSFError(
-            f"{name} has negative values holding {negative / positive:.1%} of its positive mass "
-            f"(at most {NEGATIVE_MASS_TOLERANCE:.0%} is allowed); is it really a PSF?")
+    check_negative_mass(psf, name)
     total = psf.sum()
     if not np.isfinite(total) or abs(total) < 1e-12:
         raise PSFError(f"{name} sums to {total:g}; a PSF must have a positive sum")

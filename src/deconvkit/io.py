@@ -16,6 +16,8 @@ Conventions
   this is the ONLY place values are clipped. Integer arrays are written as they are when they fit the
   target dtype. Floats are written as floats to TIFF and NPY; PNG and JPEG cannot store floats, so a float
   image goes to the source bit depth (``like``) or to uint8.
+* :func:`encode_image` makes the bytes :func:`write_image` would write, in memory (for an HTTP response or
+  an upload), and :func:`decode_image` reads such bytes back as :func:`read_image` reads the file.
 * Colour images have their channel axis last: ``(rows, cols, channels)``, and TIFF stacks are
   ``(pages, rows, cols[, channels])``. Planar TIFFs are moved to channels-last on read; palette images are
   expanded to RGB; CMYK JPEGs and TIFFs are converted to RGB (``info.mode`` says ``"CMYK"``).
@@ -71,8 +73,9 @@ from .errors import (
     ParameterError,
 )
 
-__all__ = ["ImageInfo", "read_image", "read_volume", "write_image", "read_psf", "FORMATS", "intensity_scale",
-           "split_alpha", "merge_alpha", "AlphaSplit", "check_output_path", "remove_stale_temporaries"]
+__all__ = ["ImageInfo", "read_image", "read_volume", "write_image", "encode_image", "decode_image", "read_psf",
+           "FORMATS", "intensity_scale", "split_alpha", "merge_alpha", "AlphaSplit", "check_output_path",
+           "remove_stale_temporaries"]
 
 # Format name -> file extensions (the first is the canonical one).
 FORMATS = {
@@ -738,12 +741,12 @@ def _convert(array: np.ndarray, target: np.dtype, like=None) -> np.ndarray:
     return out.reshape(array.shape)
 
 
-def _check_shape(fmt: str, array: np.ndarray, path: str) -> None:
+def _check_shape(fmt: str, array: np.ndarray, what: str) -> None:
     if fmt in ("png", "jpeg"):
         channels = (1, 3) if fmt == "jpeg" else (1, 2, 3, 4)
         if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in channels)):
             raise OutputError(
-                f"cannot write {path}: {fmt.upper()} holds one 2-D image with {channels} channels (last axis), "
+                f"cannot {what}: {fmt.upper()} holds one 2-D image with {channels} channels (last axis), "
                 f"got shape {array.shape}; write stacks to .tif")
 
 
@@ -765,14 +768,33 @@ def _tiff_spacing_kwargs(data: np.ndarray, colour: bool, spacing) -> dict:
     return {"ome": True, "metadata": metadata}
 
 
-def _encode(tmp: str, fmt: str, data: np.ndarray, channel_axis, spacing=None, alpha: bool | None = None) -> None:
-    """Encode ``data`` into the file ``tmp``, whose name has no image extension (so the format is explicit).
+class _binary_output:
+    """``target`` opened for binary writing when it is a path; a binary stream (``io.BytesIO``) as it is."""
+
+    def __init__(self, target):
+        self.target = target
+        self.handle = None
+
+    def __enter__(self):
+        if hasattr(self.target, "write"):
+            return self.target
+        self.handle = open(self.target, "wb")
+        return self.handle
+
+    def __exit__(self, *exc_info):
+        if self.handle is not None:
+            self.handle.close()
+
+
+def _encode(tmp, fmt: str, data: np.ndarray, channel_axis, spacing=None, alpha: bool | None = None) -> None:
+    """Encode ``data`` into ``tmp``: a file whose name has no image extension (so the format is explicit),
+    or a binary stream (:func:`encode_image`).
 
     ``alpha``: the last channel is (True) or is not (False) alpha; ``None`` when unknown, where TIFF takes
     tifffile's default (a fourth RGB channel is unassociated alpha, as in PNG).
     """
     if fmt == "npy":
-        with open(tmp, "wb") as handle:
+        with _binary_output(tmp) as handle:
             np.save(handle, data, allow_pickle=False)
     elif fmt == "tiff":
         import tifffile
@@ -800,7 +822,7 @@ def _encode(tmp: str, fmt: str, data: np.ndarray, channel_axis, spacing=None, al
         ok, encoded = cv2.imencode(".png", np.ascontiguousarray(data))
         if not ok:
             raise OutputError("OpenCV could not encode the PNG")
-        with open(tmp, "wb") as handle:
+        with _binary_output(tmp) as handle:
             handle.write(encoded.tobytes())
     else:
         import imageio.v3 as iio
@@ -858,6 +880,45 @@ def check_output_path(path, *, overwrite: bool = False, extensions="images") -> 
     return path
 
 
+class _Prepared(NamedTuple):
+    data: np.ndarray  # in the stored dtype
+    channel_axis: int | None
+    alpha: bool | None  # None: unknown (the encoder's default)
+    spacing: tuple | None
+
+
+def _prepare(fmt: str, array, like, dtype, spacing, path: str | None) -> _Prepared:
+    """What :func:`write_image` (``path``) and :func:`encode_image` (``path=None``) encode: the array checked
+    for the format, converted to the stored dtype, with its channel axis, alpha flag and spacing."""
+    what = f"write {path}" if path is not None else f"encode the image as {fmt.upper()}"
+    array = np.asarray(array)
+    if array.dtype.kind not in "biuf" or array.size == 0:
+        raise OutputError(f"cannot {what}: need a non-empty real array, got dtype {array.dtype} "
+                          f"and shape {array.shape}")
+    _check_shape(fmt, array, what)
+    target = _output_dtype(fmt, array, like, dtype)
+    try:
+        data = _convert(array, target, like)
+    except OutputError as exc:
+        raise OutputError(f"cannot {what}: {exc}") from None
+    same_shape = like is not None and getattr(like, "shape", None) == array.shape
+    if same_shape:
+        channel_axis = like.channel_axis
+    else:  # a last axis of 3 or 4 is colour; stacks have their image width last
+        channel_axis = -1 if array.ndim in (3, 4) and array.shape[-1] in (3, 4) else None
+    # Whether the last channel is alpha, when the source said (None: unknown, the encoder's default).
+    alpha = bool(like.alpha) if same_shape and isinstance(like, ImageInfo) else None
+    if spacing is not None:
+        spacing = _check_spacing_values(spacing, _spatial_ndim(array.shape, channel_axis), "spacing")
+        if fmt != "tiff":
+            where, hint = (f"{path}: ", "write .tif") if path is not None else ("", "encode as TIFF")
+            warnings.warn(f"{where}{fmt.upper()} cannot store the voxel spacing; {hint} to keep it", stacklevel=3)
+            spacing = None
+    elif fmt == "tiff" and same_shape:
+        spacing = getattr(like, "spacing", None)
+    return _Prepared(data, channel_axis, alpha, spacing)
+
+
 def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False, spacing=None) -> None:
     """Write ``array`` to a PNG, JPEG, TIFF or NPY file (chosen by the extension), atomically.
 
@@ -903,31 +964,7 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False, 
     path = check_output_path(path, overwrite=overwrite)
     fmt = _format_from_extension(path)
     folder = os.path.dirname(os.path.abspath(path))
-    array = np.asarray(array)
-    if array.dtype.kind not in "biuf" or array.size == 0:
-        raise OutputError(f"cannot write {path}: need a non-empty real array, got dtype {array.dtype} "
-                          f"and shape {array.shape}")
-    _check_shape(fmt, array, path)
-    target = _output_dtype(fmt, array, like, dtype)
-    try:
-        data = _convert(array, target, like)
-    except OutputError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
-    same_shape = like is not None and getattr(like, "shape", None) == array.shape
-    if same_shape:
-        channel_axis = like.channel_axis
-    else:  # a last axis of 3 or 4 is colour; stacks have their image width last
-        channel_axis = -1 if array.ndim in (3, 4) and array.shape[-1] in (3, 4) else None
-    # Whether the last channel is alpha, when the source said (None: unknown, the encoder's default).
-    alpha = bool(like.alpha) if same_shape and isinstance(like, ImageInfo) else None
-    if spacing is not None:
-        spacing = _check_spacing_values(spacing, _spatial_ndim(array.shape, channel_axis), "spacing")
-        if fmt != "tiff":
-            warnings.warn(f"{path}: {fmt.upper()} cannot store the voxel spacing; write .tif to keep it",
-                          stacklevel=2)
-            spacing = None
-    elif fmt == "tiff" and same_shape:
-        spacing = getattr(like, "spacing", None)
+    data, channel_axis, alpha, spacing = _prepare(fmt, array, like, dtype, spacing, path)
     _check_free_space(path, folder, fmt, data)
 
     # Leftovers of killed runs predate this process: cleaning each folder once per process is enough, and
@@ -963,6 +1000,117 @@ def write_image(path, array, *, like=None, dtype=None, overwrite: bool = False, 
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+
+
+def _format_from_name(format) -> str:
+    """``"png"``, ``"jpeg"``, ``"tiff"``, ``"npy"`` or one of their extensions (``".jpg"``, ``"tif"``...)."""
+    name = str(format).lower()
+    for fmt, extensions in FORMATS.items():
+        if name == fmt or name in extensions or "." + name in extensions:
+            return fmt
+    raise ParameterError(f"format={format!r} is not an image format deconvkit writes; allowed: "
+                         f"{', '.join(FORMATS)} or an extension ({_supported_extensions()})")
+
+
+def encode_image(array, format, *, like=None, dtype=None, spacing=None) -> bytes:
+    """Encode ``array`` as the bytes of a PNG, JPEG, TIFF or NPY file, by :func:`write_image`'s rules.
+
+    The bytes are those :func:`write_image` would write to a file of that format (same stored dtype,
+    scaling, rounding, clipping, alpha and spacing metadata), made in memory: for an HTTP response or an
+    upload, where a file would only be read back.
+
+    Parameters
+    ----------
+    array : ndarray
+        As for :func:`write_image`: a float image in [0, 1] (or the source's scale with ``like``), or
+        integer data written as is when it fits; colour channels last; TIFF and NPY also take stacks.
+    format : str
+        ``"png"``, ``"jpeg"``, ``"tiff"`` or ``"npy"``, or an extension (``".png"``, ``".jpg"``, ``"tif"``...).
+    like, dtype, spacing
+        As for :func:`write_image`.
+
+    Returns
+    -------
+    bytes
+        The encoded file.
+
+    Raises
+    ------
+    ParameterError
+        An unknown ``format``.
+    OutputError
+        Data the format cannot hold (shape, dtype, NaN/Inf to an integer type), or an encoder failure.
+
+    See Also
+    --------
+    decode_image : the bytes back to ``(array, info)``, as :func:`read_image` reads a file.
+
+    Examples
+    --------
+    >>> data = encode_image(np.linspace(0, 1, 12).reshape(3, 4), "png", dtype="uint16")
+    >>> data[:4]
+    b'\\x89PNG'
+    >>> image, info = decode_image(data)
+    >>> info.format, info.dtype, float(image[-1, -1])
+    ('png', dtype('uint16'), 1.0)
+    """
+    import io as _byte_streams
+
+    fmt = _format_from_name(format)
+    data, channel_axis, alpha, spacing = _prepare(fmt, array, like, dtype, spacing, None)
+    stream = _byte_streams.BytesIO()
+    try:
+        _encode(stream, fmt, data, channel_axis, spacing, **({} if alpha is None else {"alpha": alpha}))
+    except MemoryError:
+        raise
+    except OutputError as exc:
+        raise OutputError(f"cannot encode the image as {fmt.upper()}: {exc}") from exc
+    except Exception as exc:
+        raise OutputError(f"cannot encode the image as {fmt.upper()}: {_first_line(exc)}") from exc
+    return stream.getvalue()
+
+
+def decode_image(data, *, dtype=None) -> tuple[np.ndarray, ImageInfo]:
+    """Decode the bytes of a PNG, JPEG, TIFF or NPY file, as :func:`read_image` reads the file.
+
+    The format is found from the first bytes. The decoders read files, so the bytes go through a private
+    temporary file (in :func:`tempfile.gettempdir`), removed before this returns.
+
+    Parameters
+    ----------
+    data : bytes-like
+    dtype : float dtype, optional
+        As for :func:`read_image`.
+
+    Returns
+    -------
+    image : ndarray
+    info : ImageInfo
+        As from :func:`read_image`, with ``info.path`` ``"<bytes>"``.
+
+    Raises
+    ------
+    InputError
+        Not one of the four formats, or corrupt (the message says "the data" where :func:`read_image`'s
+        names the file).
+    MemoryLimitError
+        More values than the in-memory limit.
+    """
+    import tempfile
+
+    data = bytes(data)
+    fmt = next((name for magic, name in _MAGIC if data.startswith(magic)), None)
+    if fmt is None:
+        raise InputError("cannot decode the data: it is not a PNG, JPEG, TIFF or NPY file (by its first bytes)")
+    with tempfile.TemporaryDirectory(prefix="deconvkit-decode-") as folder:
+        path = os.path.join(folder, "image" + FORMATS[fmt][0])
+        with open(path, "wb") as handle:
+            handle.write(data)
+        try:
+            image, info = read_image(path, dtype=dtype)
+        except DeconvkitError as exc:
+            raise type(exc)(str(exc).replace(path, "the data")) from exc
+    return image, dataclasses.replace(info, path="<bytes>")
 
 
 def _new_temporary_name(folder: str) -> str:

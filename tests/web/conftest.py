@@ -18,31 +18,16 @@ def blurred(size=128):
     top, left = kernel.shape[0] // 2, kernel.shape[1] // 2
     return observed, scene[top:top + size, left:left + size]
 
-def encode(array, extension, dtype):
-    """Encode with deconvkit.io into bytes (through a temporary file: the encoders want a path)."""
-    import os
-    import tempfile
-
-    from deconvkit import io
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "image" + extension)
-        io.write_image(path, array, dtype=dtype)
-        with open(path, "rb") as handle:
-            return handle.read()
-
 @pytest.fixture(scope="session")
 def blurred_image():
     return blurred()
 
 @pytest.fixture(scope="session")
 def png16(blurred_image):
-    return encode(blurred_image[0], ".png", "uint16")
+    from deconvkit import io
+
+    return io.encode_image(blurred_image[0], "png", dtype="uint16")
 
 @pytest.fixture(scope="session")
 def make_blurred():
     return blurred
-
-@pytest.fixture(scope="session")
-def encode_image():
-    return encode

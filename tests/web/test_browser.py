@@ -75,11 +75,13 @@ def page(browser, server):
 
 
 @pytest.fixture(scope="module")
-def upload_file(tmp_path_factory, make_blurred, encode_image):
+def upload_file(tmp_path_factory, make_blurred):
+    from deconvkit import io
+
     folder = tmp_path_factory.mktemp("uploads")
     image, _ = make_blurred(256)
     path = folder / "blurred.png"
-    path.write_bytes(encode_image(image, ".png", "uint16"))
+    path.write_bytes(io.encode_image(image, "png", dtype="uint16"))
     return path
 
 

@@ -17,7 +17,8 @@ from .. import errors
 from ..errors import DeconvkitError, InputError, InputNotFoundError, OutputError, OutputExistsError, ParameterError
 
 __all__ = ["check_outputs", "check_image_shape", "emit_json", "progress_bar", "parse_settings", "run_guarded",
-           "write_psf", "IMAGE_EXTENSIONS", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_MEMORY"]
+           "write_psf", "parse_psf_argument", "psf_for_input", "IMAGE_EXTENSIONS", "EXIT_ERROR", "EXIT_INTERRUPTED",
+           "EXIT_MEMORY"]
 
 # Exit codes: each DeconvkitError class carries its own (deconvkit.errors: 2 parameters and usage, 3 input,
 # 4 PSF, 5 memory, 6 output); file errors raised by other code exit 2, Ctrl-C 130.
@@ -110,6 +111,95 @@ def check_image_shape(image, channel_axis, path) -> None:
     if any(n < 2 for n in shape):
         raise InputError(f"{path} is {'x'.join(map(str, shape))} pixels; deconvolution needs at least 2 pixels "
                          "along each axis")
+
+
+# --- the PSF of a known-PSF run -------------------------------------------------------------------------
+
+def parse_psf_argument(text: str):
+    """``--psf`` checked before the input is read, so a bad spec fails first: ``(spec, psf)``.
+
+    ``spec`` is :func:`deconvkit.psf.parse_spec`'s ``(model, kwargs)`` (``None`` for a file); ``psf`` is the
+    PSF, or ``None`` for a microscope model (one with a ``spacing`` parameter), which
+    :func:`psf_for_input` builds once the input's voxel spacing is known.
+    """
+    from ..psf import parse, parse_spec
+
+    spec = parse_spec(text)
+    if spec is not None and any(p.name == "spacing" for p in spec[0].params):
+        return spec, None
+    return spec, parse(text)
+
+
+def psf_for_input(text: str, parsed, image_shape, channel_axis, info):
+    """The PSF ``--psf`` names, for the input ``info`` describes (``blur`` and ``deblur`` alike).
+
+    A microscope model is sampled at the input's voxel spacing (``info.spacing``, from its OME/ImageJ
+    metadata) unless the spec gives ``spacing=``; a PSF TIFF with spacing metadata is resampled to it.
+
+    Parameters
+    ----------
+    text : str
+        The ``--psf`` argument.
+    parsed : tuple
+        :func:`parse_psf_argument`'s result.
+    image_shape, channel_axis
+        The image (alpha set aside) and its channel axis.
+    info : deconvkit.io.ImageInfo
+
+    Returns
+    -------
+    psf : ndarray
+    resampled_from : tuple or None
+        The PSF file's own spacing when it was resampled, else ``None``.
+    """
+    spec, psf = parsed
+    channels = None if channel_axis is None else channel_axis % len(image_shape)
+    spatial = tuple(n for axis, n in enumerate(image_shape) if axis != channels)
+    if psf is None:
+        return _physical_psf(text, *spec, info, spatial, info.path), None
+    return _measured_psf(text, psf, info)
+
+
+def _physical_psf(spec: str, model, kwargs: dict, info, shape, path: str) -> np.ndarray:
+    """A microscope model's PSF at the input's voxel spacing (``info.spacing`` from its OME/ImageJ metadata)
+    unless the spec gives ``spacing=``; cropped to the image when its size was left to the model.
+
+    A model's default extent holds the defocus cone (63 px wide at 65 nm) and can exceed a small stack,
+    which the solvers refuse; an explicit ``size=`` is the user's choice and is kept (and checked there).
+    """
+    from ..errors import PSFError
+    from ..microscopy import fit_psf
+    from ..psf import parse
+
+    spacing = None
+    if "spacing" not in kwargs:
+        if info.spacing is None:
+            example = "0.2/0.065/0.065" if len(shape) == 3 else "0.065/0.065"
+            raise PSFError(f"PSF {model.name} needs the voxel spacing and {path} has none in its metadata "
+                           f"(OME-TIFF PhysicalSizeX/Y/Z or ImageJ resolution/spacing); add it to the spec in "
+                           f"micrometres, e.g. --psf {spec.strip()},spacing={example}")
+        spacing = info.spacing
+    psf = parse(spec, spacing=spacing)
+    return psf if "size" in kwargs else fit_psf(psf, shape)
+
+
+def _measured_psf(spec: str, psf: np.ndarray, info):
+    """A PSF file whose TIFF metadata gives its voxel spacing, resampled to the input's known spacing.
+
+    Returns ``(psf, psf_spacing)``; ``psf_spacing`` is ``None`` (the PSF used as read) unless resampled. A file
+    without spacing (a PNG, a PSF written by ``deconvkit estimate``) is taken to be at the input's spacing.
+    """
+    from .. import io
+    from ..psf import resample
+
+    if info.spacing is None or not spec.lower().endswith((".tif", ".tiff")) or not os.path.isfile(spec):
+        return psf, None
+    psf_spacing = io.read_image(spec)[1].spacing
+    if psf_spacing is None or len(psf_spacing) != psf.ndim or len(info.spacing) != psf.ndim:
+        return psf, None
+    if np.allclose(psf_spacing, info.spacing, rtol=1e-6, atol=0):
+        return psf, None
+    return resample(psf, psf_spacing, info.spacing), psf_spacing
 
 
 # --- output -------------------------------------------------------------------------------------------

@@ -9,7 +9,16 @@ import time
 
 import numpy as np
 
-from ._common import check_image_shape, check_outputs, emit_json, parse_settings, progress_bar, write_psf
+from ._common import (
+    check_image_shape,
+    check_outputs,
+    emit_json,
+    parse_psf_argument,
+    parse_settings,
+    progress_bar,
+    psf_for_input,
+    write_psf,
+)
 
 COMMAND = "deblur"
 HELP = "restore a blurred image (known PSF, or blind without --psf)"
@@ -51,51 +60,8 @@ def _psf_file(spec: str | None) -> str | None:
     return spec if spec is not None and os.path.exists(spec) else None
 
 
-def _physical_psf(spec: str, model, kwargs: dict, info, shape, path: str) -> np.ndarray:
-    """A microscope model's PSF at the input's voxel spacing (``info.spacing`` from its OME/ImageJ metadata)
-    unless the spec gives ``spacing=``; cropped to the image when its size was left to the model.
-
-    A model's default extent holds the defocus cone (63 px wide at 65 nm) and can exceed a small stack,
-    which the solvers refuse; an explicit ``size=`` is the user's choice and is kept (and checked there).
-    """
-    from ..errors import PSFError
-    from ..microscopy import fit_psf
-    from ..psf import parse
-
-    spacing = None
-    if "spacing" not in kwargs:
-        if info.spacing is None:
-            example = "0.2/0.065/0.065" if len(shape) == 3 else "0.065/0.065"
-            raise PSFError(f"PSF {model.name} needs the voxel spacing and {path} has none in its metadata "
-                           f"(OME-TIFF PhysicalSizeX/Y/Z or ImageJ resolution/spacing); add it to the spec in "
-                           f"micrometres, e.g. --psf {spec.strip()},spacing={example}")
-        spacing = info.spacing
-    psf = parse(spec, spacing=spacing)
-    return psf if "size" in kwargs else fit_psf(psf, shape)
-
-
-def _measured_psf(spec: str, psf: np.ndarray, info):
-    """A PSF file whose TIFF metadata gives its voxel spacing, resampled to the input's known spacing.
-
-    Returns ``(psf, psf_spacing)``; ``psf_spacing`` is ``None`` (the PSF used as read) unless resampled. A file
-    without spacing (a PNG, a PSF written by ``deconvkit estimate``) is taken to be at the input's spacing.
-    """
-    from .. import io
-    from ..psf import resample
-
-    if info.spacing is None or not spec.lower().endswith((".tif", ".tiff")) or not os.path.isfile(spec):
-        return psf, None
-    psf_spacing = io.read_image(spec)[1].spacing
-    if psf_spacing is None or len(psf_spacing) != psf.ndim or len(info.spacing) != psf.ndim:
-        return psf, None
-    if np.allclose(psf_spacing, info.spacing, rtol=1e-6, atol=0):
-        return psf, None
-    return resample(psf, psf_spacing, info.spacing), psf_spacing
-
-
 def run(args: argparse.Namespace) -> int:
     from .. import io
-    from ..psf import parse, parse_spec
     from ..solvers import deconvolve
 
     # `--psf ''` (an unset shell variable) is a mistake, never a request for blind estimation: only an
@@ -106,19 +72,12 @@ def run(args: argparse.Namespace) -> int:
     settings = parse_settings(args.set, method=args.method)
     # A bad spec fails before the image is read; a microscope model (it takes a voxel spacing) is built
     # after, at the input's metadata spacing when the spec gives none.
-    spec = None if blind else parse_spec(args.psf)
-    physical = spec is not None and any(p.name == "spacing" for p in spec[0].params)
-    psf = None if blind or physical else parse(args.psf)
+    known = None if blind else parse_psf_argument(args.psf)
     full, info = io.read_image(args.input)
     # Alpha is not colour: restore the colour channels only and put the alpha back untouched.
     image, alpha, channel_axis = io.split_alpha(full, info)
     check_image_shape(image, channel_axis, args.input)
-    spatial = tuple(n for axis, n in enumerate(image.shape) if axis != channel_axis)
-    psf_spacing = None
-    if physical:
-        psf = _physical_psf(args.psf, *spec, info, spatial, args.input)
-    elif psf is not None:
-        psf, psf_spacing = _measured_psf(args.psf, psf, info)
+    psf, psf_spacing = (None, None) if blind else psf_for_input(args.psf, known, image.shape, channel_axis, info)
     started = time.perf_counter()
     with progress_bar("deblur", args.quiet) as progress:
         if not blind:

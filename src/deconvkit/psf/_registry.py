@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._shared import check_negative_mass
 from ..errors import DeconvkitError, InputError, InputNotFoundError, PSFError, PSFNotFoundError
 
 __all__ = ["Param", "PSFModel", "register_psf", "available", "parse", "parse_spec", "load", "check_scalar",
@@ -25,9 +26,9 @@ MAX_PSF_EXTENT = 1000.0
 
 PSF_FILE_EXTENSIONS = (".png", ".tif", ".tiff", ".npy", ".npz", ".jpg", ".jpeg")
 
-# Measured PSFs often carry small negative values from background subtraction; up to this fraction of the
-# positive mass they are clipped (with a warning). More than that means the file is not a PSF at all.
-NEGATIVE_MASS_TOLERANCE = 0.01
+# Measured PSFs often carry small negative values from background subtraction; up to
+# _shared.NEGATIVE_MASS_TOLERANCE of the positive mass (the limit check_psf applies to arrays) they are clipped,
+# with a warning. More than that means the file is not a PSF at all.
 
 _REQUIRED = object()
 
@@ -309,14 +310,9 @@ def normalise(psf, name: str = "psf") -> np.ndarray:
     psf = psf.astype(np.float64)
     if not np.isfinite(psf).all():
         raise PSFError(f"{name} contains NaN or Inf values")
-    positive = psf[psf > 0].sum()
-    negative = -psf[psf < 0].sum()
+    positive, negative = check_negative_mass(psf, name)
     if positive <= 0:
         raise PSFError(f"{name} has no positive values (sum {psf.sum():g}); a PSF must have a positive sum")
-    if negative > NEGATIVE_MASS_TOLERANCE * positive:
-        raise PSFError(
-            f"{name} has negative values holding {negative / positive:.1%} of its positive mass "
-            f"(at most {NEGATIVE_MASS_TOLERANCE:.0%} is clipped); is it really a PSF?")
     if negative > 0:
         warnings.warn(f"{name}: clipped negative values ({negative / positive:.2%} of the mass) to zero",
                       stacklevel=3)

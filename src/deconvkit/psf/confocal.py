@@ -15,11 +15,9 @@ from ._optics import (
     check_spacing,
     default_size,
     normalised,
-    slash_floats,
-    slash_ints,
 )
 from ._registry import Param, check_scalar, register_psf
-from .gibson_lanni import optics_from, sample_gibson_lanni
+from .gibson_lanni import optics_from, optics_params, sample_gibson_lanni
 
 __all__ = ["confocal"]
 
@@ -31,18 +29,11 @@ def _pinhole_disk(radius_um: float, spacing_yx, oversample: int, pad) -> np.ndar
     return inside / inside.sum()
 
 
-@register_psf("confocal", params=[
-    Param("na", float, help="numerical aperture of the objective"),
-    Param("wavelength", float, help="emission wavelength in micrometres"),
+@register_psf("confocal", params=optics_params(size_help="odd shape nz/ny/nx; auto: from the emission PSF",
+                                               after_wavelength=[
     Param("excitation", float, help="excitation wavelength in micrometres"),
     Param("pinhole", float, 1.0, help="pinhole diameter in Airy units (1.22 wavelength / na in the sample)"),
-    Param("ni", float, 1.515, help="refractive index of the immersion medium"),
-    Param("ns", float, None, help="refractive index of the sample; auto: ni"),
-    Param("depth", float, 0.0, help="depth of the source below the coverslip, micrometres"),
-    Param("spacing", slash_floats, help="voxel spacing in micrometres, dz/dy/dx (3-D) or dy/dx (2-D)"),
-    Param("size", slash_ints, None, help="odd shape nz/ny/nx; auto: from the emission PSF"),
-    Param("oversample", int, 3, help="odd sub-pixels per pixel and axis for the pixel integration"),
-])
+]))
 def confocal(na, wavelength, excitation, pinhole=1.0, ni=1.515, ns=None, depth=0.0, spacing=None, size=None,
              oversample=3) -> np.ndarray:
     """Confocal PSF ``h_ex(x) * (h_em conv P)(x)`` sampled at ``spacing`` micrometres, pixel-integrated.

@@ -113,15 +113,31 @@ def optics_from(model, na, wavelength, *, ni, ns, depth, ni0, ng, ng0, tg, tg0, 
     return GibsonLanni(na, wavelength, **idx, **lengths)
 
 
+def optics_params(*, size_help: str, after_wavelength=()) -> list[Param]:
+    """The CLI rows of the optics that the Gibson-Lanni based models share (``gibson_lanni``, ``confocal``).
+
+    Parameters
+    ----------
+    size_help : str
+        Help of the ``size`` row (each model has its own default size).
+    after_wavelength : sequence of Param
+        The model's own rows placed after ``wavelength`` (the order is the spec's positional order).
+    """
+    return [
+        Param("na", float, help="numerical aperture of the objective"),
+        Param("wavelength", float, help="emission wavelength in micrometres"),
+        *after_wavelength,
+        Param("ni", float, 1.515, help="refractive index of the immersion medium"),
+        Param("ns", float, None, help="refractive index of the sample; auto: ni (no mismatch)"),
+        Param("depth", float, 0.0, help="depth of the source below the coverslip, micrometres"),
+        Param("spacing", slash_floats, help="voxel spacing in micrometres, dz/dy/dx (3-D) or dy/dx (2-D)"),
+        Param("size", slash_ints, None, help=size_help),
+        Param("oversample", int, 3, help="odd sub-pixels per pixel and axis for the pixel integration"),
+    ]
+
+
 @register_psf("gibson_lanni", aliases=("gl",), params=[
-    Param("na", float, help="numerical aperture of the objective"),
-    Param("wavelength", float, help="emission wavelength in micrometres"),
-    Param("ni", float, 1.515, help="refractive index of the immersion medium"),
-    Param("ns", float, None, help="refractive index of the sample; auto: ni (no mismatch)"),
-    Param("depth", float, 0.0, help="depth of the source below the coverslip, micrometres"),
-    Param("spacing", slash_floats, help="voxel spacing in micrometres, dz/dy/dx (3-D) or dy/dx (2-D)"),
-    Param("size", slash_ints, None, help="odd shape nz/ny/nx; auto: 3 axial FWHMs and the light cone each side"),
-    Param("oversample", int, 3, help="odd sub-pixels per pixel and axis for the pixel integration"),
+    *optics_params(size_help="odd shape nz/ny/nx; auto: 3 axial FWHMs and the light cone each side"),
     Param("ni0", float, None, help="design immersion index; auto: ni"),
     Param("ng", float, 1.515, help="coverslip refractive index"),
     Param("ng0", float, None, help="design coverslip index; auto: ng"),

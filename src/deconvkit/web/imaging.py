@@ -177,18 +177,14 @@ def _reason(exc: BaseException) -> str:
     return re.sub(r"\S*deconvkit-web-\S*?(image|psf)\.(png|jpg|tif)", r"the \1 file", text)
 
 
-def encode_like(array: np.ndarray, info, workdir: str) -> tuple[bytes, str]:
+def encode_like(array: np.ndarray, info) -> tuple[bytes, str]:
     """Encode ``array`` in the format and bit depth of the upload described by ``info``.
 
     Returns the file's bytes and its extension.
     """
     from .. import io
 
-    extension = EXTENSIONS[info.format]
-    path = os.path.join(workdir, "result" + extension)
-    io.write_image(path, array, like=info, overwrite=True)
-    with open(path, "rb") as handle:
-        return handle.read(), extension
+    return io.encode_image(array, info.format, like=info), EXTENSIONS[info.format]
 
 
 def reduce(array: np.ndarray, max_side: int) -> np.ndarray:

@@ -106,7 +106,7 @@ def restore(job, workdir, image, info, kernel, method, params, display_size) -> 
     job.progress(round(1000 * start), 1000, "restoring")
     restored, used = _deconvolve(image, kernel, method, params, job.phased("restoring", start, 1.0))
     job.progress(1000, 1000, "encoding")
-    data, extension = imaging.encode_like(restored, info, workdir)
+    data, extension = imaging.encode_like(restored, info)
     value_range = imaging.display_range(image, info)
     return {"data": data, "extension": extension, "format": info.format,
             "display": imaging.display_png(restored, display_size, value_range),
