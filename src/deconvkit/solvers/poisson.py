@@ -37,6 +37,7 @@ import numpy as np
 
 from .._shared import DeconvkitError
 from ._base import register_solver
+from .richardson_lucy import _outside_window
 
 __all__ = ["poisson_rl", "estimate_poisson_noise", "shot_noise_share"]
 
@@ -150,7 +151,10 @@ def _deviance(bk, observed, predicted, gain, n):
     # ``observed * log(max(observed, 1e-30) / predicted) - observed + predicted``)
     terms = bk.maximum(observed, 1e-30)
     terms /= predicted
-    terms = bk.log(terms)
+    if isinstance(terms, np.ndarray):
+        np.log(terms, out=terms)  # in place: the torch backend's log takes no out=, NumPy's saves a temporary
+    else:
+        terms = bk.log(terms)
     terms *= observed
     terms -= observed
     terms += predicted
@@ -243,6 +247,12 @@ def poisson_rl(problem, *, background=0.0, gain=None, read_noise=None, iteration
     level = max(float(np.mean(host)) - background, 1e-6 * max(float(host.max()) - background, 1e-30))
     estimate = bk.full((problem.channels,) + tuple(problem.domain), level, problem.dtype)
 
+    # A x = M K x and A^T r = K^T M^T r written as RL's loop writes them (the same values as
+    # problem.forward / problem.adjoint: the same spectrum products, in place, and a zero-filled border)
+    blur = problem.blur
+    window = problem.window.window if problem.masked else (Ellipsis,)
+    border = _outside_window(tuple(problem.domain), window) if problem.masked else []
+
     previous = None
     # Biggs-Andrews memory, in buffers that live for the whole run (the same arithmetic as the out-of-place
     # form, so results are unchanged, at about half the peak memory): the last step x_k - x_{k-1}, the last
@@ -259,7 +269,10 @@ def poisson_rl(problem, *, background=0.0, gain=None, read_noise=None, iteration
             point = bk.multiply(step, alpha, out=point_buffer)
             point = bk.add(point, estimate, out=point)
             point = bk.maximum(point, 0.0, out=point)
-        predicted = problem.forward(point)
+        # the prediction K x on the domain; the data term's window of it is a view, and the ratio is
+        # written into that view, so the back-projection needs no zero-filled copy
+        blurred = blur.convolve(point)
+        predicted = blurred[window]
         predicted += floor_level
         predicted = bk.maximum(predicted, 1e-30, out=predicted)
         if not fixed:
@@ -273,9 +286,13 @@ def poisson_rl(problem, *, background=0.0, gain=None, read_noise=None, iteration
                 estimate = point
                 break
             previous = deviance
-        ratio = bk.divide(data, predicted, out=predicted)
-        updated = problem.adjoint(ratio)
-        del ratio, predicted
+        bk.divide(data, predicted, out=predicted)
+        for slab in border:  # A^T = K^T M^T: the ratio is zero outside the observed window
+            blurred[slab] = 0
+        spectrum = blur.to_spectrum(blurred)
+        del blurred, predicted  # freed before the inverse transform: one domain-sized array less at peak
+        updated = blur.convolve_spectrum(spectrum, adjoint=True)
+        del spectrum
         updated *= point
         updated /= sensitivity
         if accelerate:
