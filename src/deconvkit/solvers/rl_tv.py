@@ -47,9 +47,10 @@ def rl_tv(problem, *, lam=None, iterations=None, accelerate=True, eps=1e-3):
 
 
 # The TV gradient is computed in slabs of the first spatial axis of at most this many values (all channels
-# together; at most a sixteenth of the domain): its temporaries (the slab with a one-row halo, the gradient's ``ndim`` components, their
-# magnitude, a shifted copy) are then a few slabs' worth instead of ``ndim + 3`` domain-sized arrays, and
-# only the result is domain-sized (at 12 MP colour the difference is about 8 bytes per input value).
+# together; at most a sixteenth of the domain): its temporaries (the slab with a one-row halo, the
+# gradient's ``ndim`` components, their magnitude, a shifted copy) are then a few slabs' worth instead of
+# ``ndim + 3`` domain-sized arrays, and only the result is domain-sized (at 12 MP colour: 46 -> 38 bytes
+# per input value, docs/benchmarks.md "Memory per method").
 _SLAB_VALUES = 1 << 20
 
 
