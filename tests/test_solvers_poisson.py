@@ -141,3 +141,31 @@ def test_shot_noise_share_separates_photon_counts_from_one_noise_level(rng):
     expected = (p99 / 50) / (p99 / 50 + read**2)
     assert shot_noise_share(mixed) == pytest.approx(expected, abs=0.08)
     assert shot_noise_share(np.full((64, 64), 3.0)) == 0.0  # no fit at all
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_working_memory_stays_within_eight_and_a_half_domain_arrays(rng, channels):
+    """The loop in RL's in-place form: the estimate, its Biggs-Andrews memory (step, direction, point),
+    the sensitivity, the prediction's domain buffer and the per-iteration shifted data, about 7.8
+    domain-sized float32 arrays at peak with the deviance computed (10.1-10.9 with the zero-filled
+    back-projection copy and the shifted data kept), counted by tracemalloc as test_backends counts
+    plain RL."""
+    import tracemalloc
+
+    from deconvkit._shared import check_psf
+    from deconvkit.fft import otf_cache
+    from deconvkit.solvers import SOLVERS, Problem
+
+    image = (rng.random((channels, 192, 160)) + 0.1).astype(np.float32)
+    psf = check_psf(deconvkit.psf.gaussian(2.0), 2, np.float32)
+    otf_cache._store.clear()  # the OTF is part of the working set: count it
+    domain_bytes = int(np.prod(Problem(image, psf, "unknown", noise_sigma=0.01).domain)) * 4 * channels
+    tracemalloc.start()
+    try:
+        x, info = SOLVERS["poisson_rl"].func(Problem(image, psf, "unknown", noise_sigma=0.01), gain=100.0,
+                                             read_noise=0.01)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info["iterations"] > 3  # the steady state (every buffer allocated) was reached
+    assert peak <= 8.5 * domain_bytes, peak / domain_bytes

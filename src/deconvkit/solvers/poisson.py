@@ -37,6 +37,7 @@ import numpy as np
 
 from .._shared import DeconvkitError
 from ._base import register_solver
+from .richardson_lucy import _outside_window
 
 __all__ = ["poisson_rl", "estimate_poisson_noise", "shot_noise_share"]
 
@@ -150,7 +151,10 @@ def _deviance(bk, observed, predicted, gain, n):
     # ``observed * log(max(observed, 1e-30) / predicted) - observed + predicted``)
     terms = bk.maximum(observed, 1e-30)
     terms /= predicted
-    terms = bk.log(terms)
+    if isinstance(terms, np.ndarray):
+        np.log(terms, out=terms)  # in place: the torch backend's log takes no out=, NumPy's saves a temporary
+    else:
+        terms = bk.log(terms)
     terms *= observed
     terms -= observed
     terms += predicted
@@ -224,11 +228,17 @@ def poisson_rl(problem, *, background=0.0, gain=None, read_noise=None, iteration
     # offset and no read noise, (y - b) / H x, whose numerator is then never negative.
     shift = gain * read_noise**2
     observed = problem.observed()
-    # the clip touches only the tail where read noise pushes y - b below -shift (under 2.5 % of the dark
-    # voxels at one read-noise std of shift, none without read noise); subtract-and-clip at 0 clips half
-    data = observed - background
-    data += shift
-    data = bk.maximum(data, 0.0, out=data)
+
+    def shifted_data():
+        """``max(y - b + shift, 0)``. The clip touches only the tail where read noise pushes ``y - b`` below
+        ``-shift`` (under 2.5 % of the dark voxels at one read-noise std of shift, none without read
+        noise); subtract-and-clip at 0 clips half. Rebuilt in every iteration instead of kept, so that it
+        is not alive during the transforms (pocketfft's inverse holds an untraced spectrum-sized buffer):
+        one data-sized array fewer at the loop's peak, for one element-wise pass per iteration."""
+        data = observed - background
+        data += shift
+        return bk.maximum(data, 0.0, out=data)
+
     floor_level = shift
     if floor_level <= 0:
         # no read noise: a tiny positive floor keeps the ratio finite where the prediction is 0
@@ -242,6 +252,12 @@ def poisson_rl(problem, *, background=0.0, gain=None, read_noise=None, iteration
     # meet the target at once (blurring noisy data already smooths part of its noise away).
     level = max(float(np.mean(host)) - background, 1e-6 * max(float(host.max()) - background, 1e-30))
     estimate = bk.full((problem.channels,) + tuple(problem.domain), level, problem.dtype)
+
+    # A x = M K x and A^T r = K^T M^T r written as RL's loop writes them (the same values as
+    # problem.forward / problem.adjoint: the same spectrum products, in place, and a zero-filled border)
+    blur = problem.blur
+    window = problem.window.window if problem.masked else (Ellipsis,)
+    border = _outside_window(tuple(problem.domain), window) if problem.masked else []
 
     previous = None
     # Biggs-Andrews memory, in buffers that live for the whole run (the same arithmetic as the out-of-place
@@ -259,9 +275,13 @@ def poisson_rl(problem, *, background=0.0, gain=None, read_noise=None, iteration
             point = bk.multiply(step, alpha, out=point_buffer)
             point = bk.add(point, estimate, out=point)
             point = bk.maximum(point, 0.0, out=point)
-        predicted = problem.forward(point)
+        # the prediction K x on the domain; the data term's window of it is a view, and the ratio is
+        # written into that view, so the back-projection needs no zero-filled copy
+        blurred = blur.convolve(point)
+        predicted = blurred[window]
         predicted += floor_level
         predicted = bk.maximum(predicted, 1e-30, out=predicted)
+        data = shifted_data()
         if not fixed:
             deviance = _deviance(bk, data, predicted, gain, n)
             if deviance <= tau and noise_note is None:
@@ -273,9 +293,14 @@ def poisson_rl(problem, *, background=0.0, gain=None, read_noise=None, iteration
                 estimate = point
                 break
             previous = deviance
-        ratio = bk.divide(data, predicted, out=predicted)
-        updated = problem.adjoint(ratio)
-        del ratio, predicted
+        bk.divide(data, predicted, out=predicted)
+        del data
+        for slab in border:  # A^T = K^T M^T: the ratio is zero outside the observed window
+            blurred[slab] = 0
+        spectrum = blur.to_spectrum(blurred)
+        del blurred, predicted  # freed before the inverse transform: one domain-sized array less at peak
+        updated = blur.convolve_spectrum(spectrum, adjoint=True)
+        del spectrum
         updated *= point
         updated /= sensitivity
         if accelerate:

@@ -6,6 +6,8 @@ The Richardson-Lucy machinery (unknown-boundary normalisation, acceleration, sto
 
 from __future__ import annotations
 
+import numpy as np
+
 from .._shared import DeconvkitError
 from ._base import register_solver
 from .richardson_lucy import run_richardson_lucy
@@ -44,22 +46,64 @@ def rl_tv(problem, *, lam=None, iterations=None, accelerate=True, eps=1e-3):
     return x, info
 
 
+# The TV gradient is computed in slabs of the first spatial axis of at most this many values (all channels
+# together; at most a sixteenth of the domain): its temporaries (the slab with a one-row halo, the
+# gradient's ``ndim`` components, their magnitude, a shifted copy) are then a few slabs' worth instead of
+# ``ndim + 3`` domain-sized arrays, and only the result is domain-sized (at 12 MP colour: 46 -> 38 bytes
+# per input value, docs/benchmarks.md "Memory per method").
+_SLAB_VALUES = 1 << 20
+
+
 class _TVGradient:
     """``lam * D^T(D x / |D x|_eps)``, ``D`` the periodic forward differences of
-    :class:`~deconvkit.operators.Gradient`, written into one ``(C, ndim, *domain)`` buffer with in-place
-    updates: the same operations in the same order as ``lam * grad.adjoint(g / sqrt(sum(g * g) + eps^2))``
-    (so the same bits), at ``ndim + 2`` domain-sized arrays at peak instead of about ``2 ndim + 4``, which
-    is what kept RL-TV at 50 bytes per value."""
+    :class:`~deconvkit.operators.Gradient`, computed slab by slab along the first spatial axis.
 
-    def __init__(self, bk, ndim, lam, smoothing):
+    Every output value is the same element-wise arithmetic, in the same order, as
+    ``lam * grad.adjoint(g / sqrt(sum(g * g) + eps^2))`` on the whole domain (so the same bits): a slab
+    of rows ``[r0, r1)`` needs ``D x`` on rows ``r0 - 1 .. r1 - 1`` (for the backward difference of
+    ``D^T``), which needs ``x`` on rows ``r0 - 1 .. r1`` (periodic indices). The working memory is the
+    result plus about ``ndim + 4`` slabs, instead of about ``2 ndim + 4`` domain-sized arrays (the
+    out-of-place form, which kept RL-TV at 50 bytes per value) or ``ndim + 2`` (one whole-domain
+    gradient buffer)."""
+
+    def __init__(self, bk, ndim, lam, smoothing, slab_values=_SLAB_VALUES):
         self.bk, self.ndim, self.lam, self.smoothing = bk, ndim, lam, smoothing
+        self.slab_values = int(slab_values)
 
     def __call__(self, x):
+        bk = self.bk
+        lead = x.ndim - self.ndim  # the chunked axis: the first spatial one
+        rows = x.shape[lead]
+        values = int(np.prod(x.shape))
+        per_row = max(1, values // max(rows, 1))
+        # at most a sixteenth of the domain, so that small domains get the saving too
+        step = max(1, min(rows, min(self.slab_values, values // 16) // per_row))
+        total = bk.empty(x.shape, x.dtype)
+        for first in range(0, rows, step):
+            self._slab(x, total, first, min(first + step, rows))
+        return total
+
+    def _slab(self, x, total, first, stop):
+        """``total`` on rows ``[first, stop)`` of the chunked axis."""
         bk, d = self.bk, self.ndim
-        axes = [x.ndim - d + i for i in range(d)]
-        g = bk.empty((x.shape[0], d) + tuple(x.shape[1:]), x.dtype)
-        for i, axis in enumerate(axes):  # D x: x shifted back by one, minus x (periodic)
-            bk.subtract(bk.roll(x, -1, axis), x, out=g[:, i])
+        lead = x.ndim - d
+        rows, length = x.shape[lead], stop - first
+
+        def along(array, part):  # ``array[..., part, ...]`` on the chunked axis
+            return array[(slice(None),) * lead + (part,)]
+
+        # x on rows first - 1 .. stop (periodic): the slab with a halo row on each side
+        padded = bk.empty(x.shape[:lead] + (length + 2,) + x.shape[lead + 1:], x.dtype)
+        along(padded, slice(1, length + 1))[...] = along(x, slice(first, stop))
+        along(padded, slice(0, 1))[...] = along(x, slice((first - 1) % rows, (first - 1) % rows + 1))
+        along(padded, slice(length + 1, length + 2))[...] = along(x, slice(stop % rows, stop % rows + 1))
+        # D x on rows first - 1 .. stop - 1: x shifted back by one, minus x
+        inner = along(padded, slice(0, length + 1))
+        g = bk.empty(inner.shape[:lead] + (d,) + inner.shape[lead:], x.dtype)
+        bk.subtract(along(padded, slice(1, length + 2)), inner, out=g[:, 0])
+        for i in range(1, d):
+            bk.subtract(bk.roll(inner, -1, lead + i), inner, out=g[:, i])
+        del inner, padded
         magnitude = g[:, 0] * g[:, 0]
         for i in range(1, d):
             magnitude += g[:, i] * g[:, i]
@@ -67,15 +111,13 @@ class _TVGradient:
         magnitude = bk.sqrt(magnitude)
         g /= magnitude[:, None]
         del magnitude
-        total = None  # D^T g: g shifted forward by one, minus g, summed over the axes
-        for i, axis in enumerate(axes):
-            term = bk.roll(g[:, i], 1, axis)
-            term -= g[:, i]
-            if total is None:
-                total = term
-            else:
-                total += term
+        # D^T g on rows first .. stop - 1: g shifted forward by one, minus g, summed over the axes
+        out = along(total, slice(first, stop))
+        bk.subtract(along(g[:, 0], slice(0, length)), along(g[:, 0], slice(1, length + 1)), out=out)
+        for i in range(1, d):
+            own = along(g[:, i], slice(1, length + 1))
+            term = bk.roll(own, 1, lead + i)
+            term -= own
+            out += term
             del term
-        del g
-        total *= self.lam
-        return total
+        out *= self.lam
