@@ -93,29 +93,78 @@ def overlap_sweep(quick=False):
     return needed
 
 
-def overhead(size=1024, method="tv", chunk=512):
-    """Whole-array vs tiled on an image that fits, both on one core (the synchronous scheduler), so the
-    difference is the tiling's own cost: the margins solved twice and the parameter decision on a sample.
-    The whole-array call solves the same problem (the tiles' explicit parameters)."""
+def overhead(sizes=(1024,), method="tv", tiles_per_axis=2, repeats=1, params=None):
+    """Whole-array vs tiled on images that fit, both on one core (the synchronous scheduler), so the
+    difference is the tiling's own cost. Two comparisons per size:
+
+    * **the same call** (what a user pays): ``deconvkit.deconvolve(data, psf, method)`` chooses its
+      automatic parameters (noise level, NSR, TV weight, RL iterations) on the whole image;
+      ``scale.deconvolve`` chooses them once on the central sample and then solves the tiles;
+    * **the same problem** (the tiling alone): the whole-array call given the tiles' explicit
+      parameters, against the tile phase only (the tiled time without the decision on the sample).
+
+    ``tiles_per_axis`` tiles along each axis (4 tiles of ``size / 2`` by default). Every timed call
+    starts with an empty OTF cache; with ``repeats`` > 1 the order alternates and the best is kept.
+    Returns one row per size."""
     from deconvkit import scale
+    from deconvkit.fft import otf_cache
 
     psf = gaussian(2.0)
-    data = observed((size, size), psf, 0.01)
-    started = time.perf_counter()
-    lazy, info = scale.deconvolve(data, psf, method=method, chunks=(chunk, chunk), return_info=True,
-                                  scheduler="synchronous")
-    lazy.compute(scheduler="synchronous")
-    tiled_s = time.perf_counter() - started
-    # the same problem in memory: the parameters the tiles got (the tiled time includes deciding them)
-    started = time.perf_counter()
-    deconvkit.deconvolve(data, psf, method=info.method, boundary=info.boundary, noise_sigma=info.noise_sigma,
-                         **info.params)
-    whole_s = time.perf_counter() - started
-    extra = math.prod(min(chunk + 2 * d, size) for d in info.depth) / chunk**2 - 1
-    print(f"{method} {size}x{size}: whole {whole_s:.2f} s, tiled {tiled_s:.2f} s ({info.tiles} tiles of "
-          f"{info.chunks} + overlap {info.depth}; an interior tile solves {extra:+.0%} voxels), "
-          f"overhead {tiled_s / whole_s - 1:+.1%}", flush=True)
-    return whole_s, tiled_s
+    params = dict(params or {})
+    rows = []
+    small = observed((128, 128), psf, 0.01)  # imports and first calls, outside the timing
+    deconvkit.deconvolve(small, psf, method=method, **params)
+    scale.deconvolve(small, psf, method=method, chunks=(64, 64), **params).compute(scheduler="synchronous")
+    for size in sizes:
+        data = observed((size, size), psf, 0.01)
+        chunk = -(-size // tiles_per_axis)
+        best = {}
+
+        def keep(name, seconds):
+            best[name] = min(best.get(name, math.inf), seconds)
+
+        for repeat in range(repeats):
+            for first in (("whole", "tiled") if repeat % 2 == 0 else ("tiled", "whole")):
+                otf_cache._store.clear()
+                started = time.perf_counter()
+                if first == "whole":
+                    _, whole_info = deconvkit.deconvolve(data, psf, method=method, return_info=True, **params)
+                    keep("whole_auto", time.perf_counter() - started)
+                else:
+                    lazy, info = scale.deconvolve(data, psf, method=method, chunks=(chunk, chunk),
+                                                  return_info=True, scheduler="synchronous", **params)
+                    decided = time.perf_counter() - started
+                    lazy.compute(scheduler="synchronous")
+                    keep("tiled_auto", time.perf_counter() - started)
+                    keep("decide", decided)
+                    keep("tiles", time.perf_counter() - started - decided)
+            otf_cache._store.clear()
+            started = time.perf_counter()
+            deconvkit.deconvolve(data, psf, method=info.method, boundary=info.boundary,
+                                 noise_sigma=info.noise_sigma, **info.params)
+            keep("whole_fixed", time.perf_counter() - started)
+        extra = math.prod(min(chunk + 2 * d, size) for d in info.depth) / chunk**2 - 1
+        same_call = best["tiled_auto"] / best["whole_auto"] - 1
+        same_problem = best["tiles"] / best["whole_fixed"] - 1
+        shown = {k: whole_info.get(k) for k in ("nsr", "lam", "iterations") if whole_info.get(k) is not None}
+        chosen = {k: info.params.get(k) for k in shown}
+        print(f"{method} {size}x{size}, {info.tiles} tiles of {info.chunks} + {info.depth} (an interior tile "
+              f"solves {extra:+.0%} voxels); load {os.getloadavg()[0]:.1f}\n"
+              f"  same call:    whole {best['whole_auto']:7.2f} s (chooses on the whole image)   tiled "
+              f"{best['tiled_auto']:7.2f} s (choice on the sample {best['decide']:.2f} s + tiles "
+              f"{best['tiles']:.2f} s)   overhead {same_call:+.0%}\n"
+              f"  same problem: whole {best['whole_fixed']:7.2f} s (tiles' parameters given)  tiles "
+              f"{best['tiles']:7.2f} s   overhead {same_problem:+.0%}\n"
+              f"  the whole call's own choice {best['whole_auto'] - best['whole_fixed']:.2f} s against the "
+              f"sample's {best['decide']:.2f} s; chosen whole {_short(shown)} sample {_short(chosen)}",
+              flush=True)
+        rows.append(dict(best, size=size, same_call=same_call, same_problem=same_problem))
+        del data
+    return rows
+
+
+def _short(values):
+    return "{" + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()) + "}"
 
 
 def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=False, params=None):
@@ -296,8 +345,8 @@ def main():
     parser.add_argument("--overlap", action="store_true", help="overlap needed per method")
     parser.add_argument("--quick", action="store_true", help="--overlap: one noise level")
     parser.add_argument("--overhead", action="store_true", help="tiled vs whole-array on a fitting input")
-    parser.add_argument("--size", type=int, default=1024, help="--overhead: image side")
-    parser.add_argument("--chunk", type=int, default=512, help="--overhead: tile side (without overlap)")
+    parser.add_argument("--size", default="1024", help="--overhead: image sides, comma-separated")
+    parser.add_argument("--tiles-per-axis", type=int, default=2, help="--overhead: tiles along each axis")
     parser.add_argument("--stack", action="store_true", help="larger-than-worker-memory stack, zarr to zarr")
     parser.add_argument("--shape", default="40,1024,1024", help="--stack: Z,Y,X")
     parser.add_argument("--memory-limit", default="40MB", help="--stack: memory_limit per worker")
@@ -306,7 +355,7 @@ def main():
     parser.add_argument("--workers", default="1,2", help="--stack: worker counts to time")
     parser.add_argument("--scaling", action="store_true", help="1 vs 2 workers, threads and LocalCluster")
     parser.add_argument("--chunks", default="40,256,256", help="--scaling: tile size")
-    parser.add_argument("--repeats", type=int, default=3, help="--scaling: rounds")
+    parser.add_argument("--repeats", type=int, default=3, help="--scaling: rounds; --overhead: best of")
     args = parser.parse_args()
     if not (args.overlap or args.overhead or args.stack or args.scaling):
         parser.error("choose --overlap, --overhead, --stack and/or --scaling")
@@ -317,7 +366,8 @@ def main():
     if args.overlap:
         overlap_sweep(args.quick)
     if args.overhead:
-        overhead(args.size, args.method, args.chunk)
+        overhead(tuple(int(v) for v in args.size.split(",")), args.method, args.tiles_per_axis, args.repeats,
+                 params={"iterations": args.iterations} if args.iterations else None)
     if args.stack:
         stack(tuple(int(v) for v in args.shape.split(",")), args.memory_limit, args.method,
               tuple(int(v) for v in args.workers.split(",")),

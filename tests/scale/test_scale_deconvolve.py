@@ -382,3 +382,31 @@ def test_tiled_colour_blur_noise_and_errors():
         scale.blur(np.zeros((32, 32), np.float32), psf, channel_axis=-1)
     with pytest.raises(DeconvkitError, match="spatial sizes"):
         scale.blur(sharp, psf, channel_axis=-1, chunks=(16, 16, 3))
+
+
+@pytest.mark.parametrize("method,params", [("tv", {}), ("hyper_laplacian", {}),
+                                           ("richardson_lucy", {"iterations": 12})])
+def test_parameters_chosen_on_a_short_sample_solve_are_those_of_the_full_one(method, params):
+    # the sample's solve is cut to one iteration where its choices do not depend on the iterations; the
+    # weight must be the one the full in-memory solve chooses on that sample, and the tiles must run the
+    # full count (the default, or the user's)
+    from deconvkit.scale._params import central_sample
+
+    psf = gaussian(1.0)
+    data = _observed((96, 104), psf, noise=0.02, seed=5)
+    lazy, info = scale.deconvolve(data, psf, method=method, chunks=(48, 52), return_info=True,
+                                  scheduler="synchronous", **params)
+    sample = central_sample(data, psf.shape)
+    _, full = deconvkit.deconvolve(sample, psf, method=method, noise_sigma=info.noise_sigma,
+                                   boundary=info.boundary, return_info=True,
+                                   **dict(params, accelerate=False) if method == "richardson_lucy" else params)
+    if "lam" in full:
+        assert info.params["lam"] == pytest.approx(full["lam"], rel=1e-12)
+    whole = deconvkit.deconvolve(data, psf, method=method, boundary=info.boundary, noise_sigma=info.noise_sigma,
+                                 **dict(params, **{k: v for k, v in info.params.items() if k not in
+                                                   ("iterations", "inner")}))
+    _, whole_info = deconvkit.deconvolve(data, psf, method=method, boundary=info.boundary,
+                                         noise_sigma=info.noise_sigma, return_info=True,
+                                         **dict(params, **info.params))
+    assert whole_info["iterations"] == full["iterations"]  # the tiles' count is the full solve's
+    assert np.abs(lazy.compute(scheduler="synchronous") - whole)[_interior(data.shape, psf)].max() < TOLERANCE
