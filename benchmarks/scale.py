@@ -174,6 +174,30 @@ def _short(values):
     return "{" + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()) + "}"
 
 
+def sample_choice(size=1024, repeats=2):
+    """The parameter choice on the sample (``decide_parameters``) with the sample's solve cut short (the
+    default) and run in full, alternating, for the methods where it is cut: seconds and the weight."""
+    import dask.array as da
+
+    from deconvkit.scale import _params
+
+    psf = gaussian(2.0).astype(np.float32)
+    data = da.from_array(observed((size, size), psf, 0.01))
+    short = _params._short_sample
+    for method in ("tv", "hyper_laplacian"):
+        for _ in range(repeats):
+            for label, rule in (("full sample solve", lambda m, p: {}), ("cut to one iteration", short)):
+                _params._short_sample = rule
+                try:
+                    started = time.perf_counter()
+                    _, params, _, _ = _params.decide_parameters(data, psf, method, {}, None, None)
+                    elapsed = time.perf_counter() - started
+                finally:
+                    _params._short_sample = short
+                print(f"{method} {size}^2, {label:<21}: {elapsed:.2f} s, lam {params['lam']:.6g} "
+                      f"(load {os.getloadavg()[0]:.1f})", flush=True)
+
+
 def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=False, params=None):
     """The stack benchmark. The nanny's pause/terminate thresholds are switched off: an idle worker
     process (Python, NumPy, SciPy, Dask, zarr, deconvkit) already holds about 120 MB, more than the
@@ -461,11 +485,13 @@ def main():
     parser.add_argument("--scaling", action="store_true", help="1 vs 2 workers, threads and LocalCluster")
     parser.add_argument("--chunks", default="40,128,128", help="--scaling: tile size")
     parser.add_argument("--repeats", type=int, help="--scaling: rounds (default 3); --overhead: best of (1)")
+    parser.add_argument("--sample-choice", action="store_true",
+                        help="the choice on the sample with its solve cut short and in full")
     parser.add_argument("--allocator", action="store_true",
                         help="LocalCluster worker with and without dask's MALLOC_TRIM_THRESHOLD_")
     args = parser.parse_args()
-    if not (args.overlap or args.overhead or args.stack or args.scaling or args.allocator):
-        parser.error("choose --overlap, --overhead, --stack, --scaling and/or --allocator")
+    if not (args.overlap or args.overhead or args.stack or args.scaling or args.allocator or args.sample_choice):
+        parser.error("choose --overlap, --overhead, --stack, --scaling, --sample-choice and/or --allocator")
     iterations = {"iterations": args.iterations} if args.iterations else None
     if args.scaling:
         scaling(tuple(int(v) for v in (args.shape or "40,512,512").split(",")), args.method or "richardson_lucy",
@@ -473,6 +499,8 @@ def main():
                 params=iterations or {"iterations": 10})
     if args.allocator:
         allocator()
+    if args.sample_choice:
+        sample_choice()
     if args.overlap:
         overlap_sweep(args.quick)
     if args.overhead:
