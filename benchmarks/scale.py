@@ -405,10 +405,17 @@ def allocator(shape=(40, 256, 256), chunks=(40, 64, 64), iterations=10):
     without = {k: v for k, v in base_env.items() if k != "MALLOC_TRIM_THRESHOLD_"}
     for label, env in (("dask default worker env", base_env), ("without MALLOC_TRIM_THRESHOLD_", without),
                        ("+ MALLOC_MMAP_THRESHOLD_=32MB", dict(base_env, MALLOC_MMAP_THRESHOLD_=33554432))):
+        # the nanny also writes its pre-spawn environment into this process's os.environ and leaves it
+        # there, so a later cluster's workers would inherit the first one's MALLOC_TRIM_THRESHOLD_
+        for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
+            os.environ.pop(name, None)
         with dask.config.set({"distributed.nanny.pre-spawn-environ": env}), \
                 LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
                 Client(cluster) as client:
             client.run(_warm_up, "richardson_lucy")
+            seen = next(iter(client.run(lambda: {k: v for k, v in os.environ.items()
+                                                 if k.startswith("MALLOC")}).values()))
+            print(f"  {label}: worker environment {seen}", flush=True)
             for run in range(2):
                 before = next(iter(client.run(_cpu_and_memory).values()))
                 started = time.perf_counter()
