@@ -6,14 +6,21 @@
     difference more than two PSF extents away from the outer border, float32, 2-D and 3-D, two noise
     levels. The smallest factor under 1e-4 in every case sets ``OVERLAP_FACTORS``.
 ``--overhead``
-    Tiled (threads, memory-budget chunks) against the whole-array call on an input that fits in memory.
+    Tiled (2 x 2 tiles, one core) against the whole-array call on images that fit in memory, several
+    sizes (``--size 512,1024,2048``): the same call (each chooses its own parameters) and the same
+    problem (the tiles' parameters given to both).
 ``--stack``
     A 3-D float32 stack at least 4x larger than the memory given to each worker of a
     ``distributed.LocalCluster`` (``memory_limit``), Zarr in, Zarr out, with 1 and 2 workers: wall time,
     throughput, peak RSS per worker (sampled by the workers' own memory monitor), bytes per voxel.
 ``--scaling``
     1 vs 2 workers on the threads scheduler and on a ``LocalCluster`` of single-threaded workers, the
-    four configurations in rotated rounds (``--repeats``): median, range and the load average.
+    four configurations in rotated rounds (``--repeats``): median, range, speed-up, CPU seconds used and
+    the load average before and after. Self-contained, about 2-3 minutes on an idle 2-core machine:
+    ``OMP_NUM_THREADS=1 DECONVKIT_WORKERS=1 python benchmarks/scale.py --scaling``.
+``--allocator``
+    Why a LocalCluster worker is slower than the threads scheduler on tiles of a few MB: dask's nanny
+    sets ``MALLOC_TRIM_THRESHOLD_``, which fixes glibc's mmap threshold at 128 kB.
 """
 
 from __future__ import annotations
@@ -93,29 +100,102 @@ def overlap_sweep(quick=False):
     return needed
 
 
-def overhead(size=1024, method="tv", chunk=512):
-    """Whole-array vs tiled on an image that fits, both on one core (the synchronous scheduler), so the
-    difference is the tiling's own cost: the margins solved twice and the parameter decision on a sample.
-    The whole-array call solves the same problem (the tiles' explicit parameters)."""
+def overhead(sizes=(1024,), method="tv", tiles_per_axis=2, repeats=1, params=None):
+    """Whole-array vs tiled on images that fit, both on one core (the synchronous scheduler), so the
+    difference is the tiling's own cost. Two comparisons per size:
+
+    * **the same call** (what a user pays): ``deconvkit.deconvolve(data, psf, method)`` chooses its
+      automatic parameters (noise level, NSR, TV weight, RL iterations) on the whole image;
+      ``scale.deconvolve`` chooses them once on the central sample and then solves the tiles;
+    * **the same problem** (the tiling alone): the whole-array call given the tiles' explicit
+      parameters, against the tile phase only (the tiled time without the decision on the sample).
+
+    ``tiles_per_axis`` tiles along each axis (4 tiles of ``size / 2`` by default). Every timed call
+    starts with an empty OTF cache; with ``repeats`` > 1 the order alternates and the best is kept.
+    Returns one row per size."""
     from deconvkit import scale
+    from deconvkit.fft import otf_cache
 
     psf = gaussian(2.0)
-    data = observed((size, size), psf, 0.01)
-    started = time.perf_counter()
-    lazy, info = scale.deconvolve(data, psf, method=method, chunks=(chunk, chunk), return_info=True,
-                                  scheduler="synchronous")
-    lazy.compute(scheduler="synchronous")
-    tiled_s = time.perf_counter() - started
-    # the same problem in memory: the parameters the tiles got (the tiled time includes deciding them)
-    started = time.perf_counter()
-    deconvkit.deconvolve(data, psf, method=info.method, boundary=info.boundary, noise_sigma=info.noise_sigma,
-                         **info.params)
-    whole_s = time.perf_counter() - started
-    extra = math.prod(min(chunk + 2 * d, size) for d in info.depth) / chunk**2 - 1
-    print(f"{method} {size}x{size}: whole {whole_s:.2f} s, tiled {tiled_s:.2f} s ({info.tiles} tiles of "
-          f"{info.chunks} + overlap {info.depth}; an interior tile solves {extra:+.0%} voxels), "
-          f"overhead {tiled_s / whole_s - 1:+.1%}", flush=True)
-    return whole_s, tiled_s
+    params = dict(params or {})
+    rows = []
+    small = observed((128, 128), psf, 0.01)  # imports and first calls, outside the timing
+    deconvkit.deconvolve(small, psf, method=method, **params)
+    scale.deconvolve(small, psf, method=method, chunks=(64, 64), **params).compute(scheduler="synchronous")
+    for size in sizes:
+        data = observed((size, size), psf, 0.01)
+        chunk = -(-size // tiles_per_axis)
+        best = {}
+
+        def keep(name, seconds):
+            best[name] = min(best.get(name, math.inf), seconds)
+
+        for repeat in range(repeats):
+            for first in (("whole", "tiled") if repeat % 2 == 0 else ("tiled", "whole")):
+                otf_cache._store.clear()
+                started = time.perf_counter()
+                if first == "whole":
+                    _, whole_info = deconvkit.deconvolve(data, psf, method=method, return_info=True, **params)
+                    keep("whole_auto", time.perf_counter() - started)
+                else:
+                    lazy, info = scale.deconvolve(data, psf, method=method, chunks=(chunk, chunk),
+                                                  return_info=True, scheduler="synchronous", **params)
+                    decided = time.perf_counter() - started
+                    lazy.compute(scheduler="synchronous")
+                    keep("tiled_auto", time.perf_counter() - started)
+                    keep("decide", decided)
+                    keep("tiles", time.perf_counter() - started - decided)
+            otf_cache._store.clear()
+            started = time.perf_counter()
+            deconvkit.deconvolve(data, psf, method=info.method, boundary=info.boundary,
+                                 noise_sigma=info.noise_sigma, **info.params)
+            keep("whole_fixed", time.perf_counter() - started)
+        extra = math.prod(min(chunk + 2 * d, size) for d in info.depth) / chunk**2 - 1
+        same_call = best["tiled_auto"] / best["whole_auto"] - 1
+        same_problem = best["tiles"] / best["whole_fixed"] - 1
+        shown = {k: whole_info.get(k) for k in ("nsr", "lam", "iterations") if whole_info.get(k) is not None}
+        chosen = {k: info.params.get(k) for k in shown}
+        print(f"{method} {size}x{size}, {info.tiles} tiles of {info.chunks} + {info.depth} (an interior tile "
+              f"solves {extra:+.0%} voxels); load {os.getloadavg()[0]:.1f}\n"
+              f"  same call:    whole {best['whole_auto']:7.2f} s (chooses on the whole image)   tiled "
+              f"{best['tiled_auto']:7.2f} s (choice on the sample {best['decide']:.2f} s + tiles "
+              f"{best['tiles']:.2f} s)   overhead {same_call:+.0%}\n"
+              f"  same problem: whole {best['whole_fixed']:7.2f} s (tiles' parameters given)  tiles "
+              f"{best['tiles']:7.2f} s   overhead {same_problem:+.0%}\n"
+              f"  the whole call's own choice {best['whole_auto'] - best['whole_fixed']:.2f} s against the "
+              f"sample's {best['decide']:.2f} s; chosen whole {_short(shown)} sample {_short(chosen)}",
+              flush=True)
+        rows.append(dict(best, size=size, same_call=same_call, same_problem=same_problem))
+        del data
+    return rows
+
+
+def _short(values):
+    return "{" + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()) + "}"
+
+
+def sample_choice(size=1024, repeats=2):
+    """The parameter choice on the sample (``decide_parameters``) with the sample's solve cut short (the
+    default) and run in full, alternating, for the methods where it is cut: seconds and the weight."""
+    import dask.array as da
+
+    from deconvkit.scale import _params
+
+    psf = gaussian(2.0).astype(np.float32)
+    data = da.from_array(observed((size, size), psf, 0.01))
+    short = _params._short_sample
+    for method in ("tv", "hyper_laplacian"):
+        for _ in range(repeats):
+            for label, rule in (("full sample solve", lambda m, p: {}), ("cut to one iteration", short)):
+                _params._short_sample = rule
+                try:
+                    started = time.perf_counter()
+                    _, params, _, _ = _params.decide_parameters(data, psf, method, {}, None, None)
+                    elapsed = time.perf_counter() - started
+                finally:
+                    _params._short_sample = short
+                print(f"{method} {size}^2, {label:<21}: {elapsed:.2f} s, lam {params['lam']:.6g} "
+                      f"(load {os.getloadavg()[0]:.1f})", flush=True)
 
 
 def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=False, params=None):
@@ -204,18 +284,24 @@ def stack(shape, memory_limit, method, workers_list=(1, 2), threads=1, keep=Fals
     return rows
 
 
-def scaling(shape, method, chunks, repeats, params=None):
-    """1 vs 2 workers, on the threads scheduler (``num_workers``) and on a ``LocalCluster`` of 1 or 2
-    single-threaded worker processes: the same stack, tiles and parameters each time, Zarr to Zarr. The
-    four configurations are run in turn, ``repeats`` rounds, the order rotated every round, so a change in
-    the shared machine's load falls on all of them; median and range per configuration, the 1-minute
-    load average before each run."""
+def scaling(shape=(40, 512, 512), method="richardson_lucy", chunks=(40, 128, 128), repeats=3, params=None):
+    """Throughput with 1 and 2 workers: the threads scheduler (``num_workers``) and a ``LocalCluster`` of
+    1 or 2 single-threaded worker processes (dask's default worker settings), the same stack, tiles and
+    explicit parameters every run, Zarr to Zarr. Self-contained (the stack is made in a temporary
+    folder and removed). The four configurations run in turn for ``repeats`` rounds, the order rotated
+    each round, so a change in the machine's load falls on all of them. Reported per configuration:
+    median wall time and range, throughput, speed-up of 2 workers over 1, and the CPU seconds the
+    working processes used (user + system): on an idle machine CPU / wall approaches the worker count;
+    on a shared one it shows how much of a core each run actually got (the cluster's CPU is its worker
+    processes'; the scheduler runs in this process and is not counted)."""
     import dask
     import zarr
     from distributed import Client, LocalCluster
 
     from deconvkit import scale
 
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load_before = os.getloadavg()
     psf = gaussian(0.5, ndim=3)
     root = tempfile.mkdtemp(prefix="deconvkit-scale-scaling-")
     source = os.path.join(root, "input.zarr")
@@ -225,44 +311,143 @@ def scaling(shape, method, chunks, repeats, params=None):
         slab = texture((min(40, shape[0] - start),) + tuple(shape[1:]), seed=start)
         z[start:start + slab.shape[0]] = slab + 0.01 * rng.standard_normal(slab.shape).astype(np.float32)
     # parameters decided once, outside the timing: every run solves the same explicit problem
-    _, info = scale.deconvolve(source, psf, method=method, chunks=chunks, return_info=True, **(params or {}))
+    _, info = scale.deconvolve(source, psf, method=method, chunks=chunks, return_info=True,
+                               scheduler="synchronous", **(params or {}))
     fixed = dict(info.params, noise_sigma=info.noise_sigma, boundary=info.boundary)
-    print(f"stack {shape} float32, {method} {params or ''}, {info.tiles} tiles of {info.chunks} + overlap "
-          f"{info.depth}; {repeats} rounds", flush=True)
+    voxels = math.prod(shape)
+    print(f"stack {shape} float32 ({voxels * 4 / 1e6:.0f} MB), {info.method} {_short(info.params)}, "
+          f"{info.tiles} tiles of {info.chunks} + overlap {info.depth}, Zarr to Zarr; {repeats} rounds; "
+          f"{cores} cores; load average before {_loads(load_before)}", flush=True)
+    if cores < 2:
+        print("warning: fewer than 2 cores available: a second worker cannot run in parallel", flush=True)
     configs = [("threads", 1), ("threads", 2), ("cluster", 1), ("cluster", 2)]
     times = {c: [] for c in configs}
-    loads = []
+    cpu = {c: [] for c in configs}
     for round_ in range(repeats):
         order = configs[round_ % 4:] + configs[:round_ % 4]
         for kind, workers in order:
             output = os.path.join(root, f"out-{kind}-{workers}.zarr")
-            loads.append(os.getloadavg()[0])
+            load = os.getloadavg()[0]
             if kind == "threads":
                 with dask.config.set(num_workers=workers):
+                    used = _cpu_seconds()
                     started = time.perf_counter()
                     scale.deconvolve(source, psf, method=info.method, chunks=chunks, output=output,
                                      overwrite=True, scheduler="threads", **fixed)
                     elapsed = time.perf_counter() - started
+                    used = _cpu_seconds() - used
             else:
                 with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, Client(cluster) as client:
-                    client.run(_warm_up, info.method)
+                                  dashboard_address=":0") as cluster, Client(cluster) as client:
+                    client.run(_warm_up, info.method)  # start-up and first imports are not timed
+                    used = sum(client.run(_cpu_seconds).values())
                     started = time.perf_counter()
                     scale.deconvolve(source, psf, method=info.method, chunks=chunks, output=output,
                                      overwrite=True, scheduler=client, **fixed)
                     elapsed = time.perf_counter() - started
+                    used = sum(client.run(_cpu_seconds).values()) - used
             times[(kind, workers)].append(elapsed)
-            print(f"round {round_ + 1}: {kind} x{workers}: {elapsed:.1f} s (load {loads[-1]:.1f})", flush=True)
-    for kind in ("threads", "cluster"):
-        one, two = times[(kind, 1)], times[(kind, 2)]
-        print(f"{kind}: 1 worker median {np.median(one):.1f} s (range {min(one):.1f}-{max(one):.1f}), "
-              f"2 workers median {np.median(two):.1f} s (range {min(two):.1f}-{max(two):.1f}); speed-up "
-              f"{np.median(one) / np.median(two):.2f}x (pairwise by round: "
-              f"{', '.join(f'{a / b:.2f}' for a, b in zip(one, two))})")
-    print(f"1-minute load average before the runs: median {np.median(loads):.1f}, range "
-          f"{min(loads):.1f}-{max(loads):.1f} (2 cores)")
+            cpu[(kind, workers)].append(used)
+            print(f"  round {round_ + 1}: {kind:<7} {workers} worker(s): {elapsed:6.1f} s, CPU {used:6.1f} s "
+                  f"(load before {load:.1f})", flush=True)
+    load_after = os.getloadavg()
+    print(f"\n{'scheduler':<22} {'workers':>7} {'median s':>9} {'range s':>13} {'Mvoxel/s':>9} {'speed-up':>9} "
+          f"{'CPU s':>6} {'CPU/wall':>8}")
+    labels = {"threads": "threads (num_workers)", "cluster": "LocalCluster processes"}
+    for kind, workers in configs:
+        runs = times[(kind, workers)]
+        median = float(np.median(runs))
+        speed = float(np.median(times[(kind, 1)])) / median
+        used = float(np.median(cpu[(kind, workers)]))
+        print(f"{labels[kind]:<22} {workers:>7} {median:>9.1f} {min(runs):>6.1f}-{max(runs):<6.1f} "
+              f"{voxels / median / 1e6:>9.2f} {speed:>8.2f}x {used:>6.1f} {used / median:>8.2f}")
+    print(f"load average before {_loads(load_before)}, after {_loads(load_after)} ({cores} cores)")
+    if max(load_before[0], load_after[0]) > 0.5 * cores:
+        print("note: the machine was busy (load average above half the cores): the speed-up of a second "
+              "worker is not meaningful here; run on an idle machine")
     shutil.rmtree(root, ignore_errors=True)
-    return times
+    return times, cpu
+
+
+def _loads(values):
+    return "/".join(f"{v:.1f}" for v in values) + " (1/5/15 min)"
+
+
+def _cpu_seconds():
+    """User + system CPU seconds of this process so far (its threads included)."""
+    import psutil
+
+    used = psutil.Process().cpu_times()
+    return used.user + used.system
+
+
+def allocator(shape=(40, 256, 256), chunks=(40, 64, 64), iterations=10):
+    """One LocalCluster worker with dask's default worker environment (``MALLOC_TRIM_THRESHOLD_=65536``)
+    and with it removed, against the threads scheduler: wall time, the worker's user and system CPU
+    seconds, and its RSS before and at the peak (``VmHWM``), two runs each."""
+    import dask
+    import zarr
+    from distributed import Client, LocalCluster
+
+    from deconvkit import scale
+
+    psf = gaussian(0.5, ndim=3)
+    root = tempfile.mkdtemp(prefix="deconvkit-scale-alloc-")
+    source = os.path.join(root, "input.zarr")
+    z = zarr.open_array(source, mode="w", shape=shape, chunks=(shape[0], 128, 128), dtype="float32")
+    z[:] = texture(shape) + 0.01 * np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    _, info = scale.deconvolve(source, psf, method="richardson_lucy", chunks=chunks, return_info=True,
+                               iterations=iterations, scheduler="synchronous")
+    fixed = dict(info.params, noise_sigma=info.noise_sigma, boundary=info.boundary)
+    print(f"stack {shape}, richardson_lucy {iterations} it., {info.tiles} tiles of {info.chunks} + {info.depth}; "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
+    base_env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    without = {k: v for k, v in base_env.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    for label, env in (("dask default worker env", base_env), ("without MALLOC_TRIM_THRESHOLD_", without),
+                       ("+ MALLOC_MMAP_THRESHOLD_=32MB", dict(base_env, MALLOC_MMAP_THRESHOLD_=33554432))):
+        # the nanny also writes its pre-spawn environment into this process's os.environ and leaves it
+        # there, so a later cluster's workers would inherit the first one's MALLOC_TRIM_THRESHOLD_
+        for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
+            os.environ.pop(name, None)
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}), \
+                LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+                Client(cluster) as client:
+            client.run(_warm_up, "richardson_lucy")
+            seen = next(iter(client.run(lambda: {k: v for k, v in os.environ.items()
+                                                 if k.startswith("MALLOC")}).values()))
+            print(f"  {label}: worker environment {seen}", flush=True)
+            for run in range(2):
+                before = next(iter(client.run(_cpu_and_memory).values()))
+                started = time.perf_counter()
+                scale.deconvolve(source, psf, method="richardson_lucy", chunks=chunks, overwrite=True,
+                                 output=os.path.join(root, "out.zarr"), scheduler=client, **fixed)
+                elapsed = time.perf_counter() - started
+                after = next(iter(client.run(_cpu_and_memory).values()))
+                print(f"  {label:<32} run {run + 1}: {elapsed:5.1f} s, worker user {after[0] - before[0]:.2f} s "
+                      f"system {after[1] - before[1]:.2f} s; RSS {before[3]:.0f} MB before, peak {after[2]:.0f} MB "
+                      f"(load {os.getloadavg()[0]:.1f})", flush=True)
+    for run in range(2):
+        with dask.config.set(num_workers=1):
+            before = _cpu_and_memory()
+            started = time.perf_counter()
+            scale.deconvolve(source, psf, method="richardson_lucy", chunks=chunks, overwrite=True,
+                             output=os.path.join(root, "out.zarr"), scheduler="threads", **fixed)
+            elapsed = time.perf_counter() - started
+            after = _cpu_and_memory()
+        print(f"  {'threads scheduler, 1 worker':<32} run {run + 1}: {elapsed:5.1f} s, process user "
+              f"{after[0] - before[0]:.2f} s system {after[1] - before[1]:.2f} s", flush=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _cpu_and_memory():
+    """(user s, system s, peak RSS MB, RSS MB) of this process."""
+    import psutil
+
+    process = psutil.Process()
+    used = process.cpu_times()
+    with open("/proc/self/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return (used.user, used.system, int(fields["VmHWM"].split()[0]) / 1024, process.memory_info().rss / 1e6)
 
 
 def _warm_up(method="wiener"):
@@ -296,32 +481,41 @@ def main():
     parser.add_argument("--overlap", action="store_true", help="overlap needed per method")
     parser.add_argument("--quick", action="store_true", help="--overlap: one noise level")
     parser.add_argument("--overhead", action="store_true", help="tiled vs whole-array on a fitting input")
-    parser.add_argument("--size", type=int, default=1024, help="--overhead: image side")
-    parser.add_argument("--chunk", type=int, default=512, help="--overhead: tile side (without overlap)")
+    parser.add_argument("--size", default="1024", help="--overhead: image sides, comma-separated")
+    parser.add_argument("--tiles-per-axis", type=int, default=2, help="--overhead: tiles along each axis")
     parser.add_argument("--stack", action="store_true", help="larger-than-worker-memory stack, zarr to zarr")
-    parser.add_argument("--shape", default="40,1024,1024", help="--stack: Z,Y,X")
+    parser.add_argument("--shape", help="--stack (default 40,1024,1024) / --scaling (default 40,512,512): Z,Y,X")
     parser.add_argument("--memory-limit", default="40MB", help="--stack: memory_limit per worker")
-    parser.add_argument("--method", default="wiener", help="--stack / --overhead method")
-    parser.add_argument("--iterations", type=int, help="--stack: iterations of an iterative method")
+    parser.add_argument("--method", help="--stack / --overhead (default wiener), --scaling (richardson_lucy)")
+    parser.add_argument("--iterations", type=int, help="iterations of an iterative method (--scaling: default 10)")
     parser.add_argument("--workers", default="1,2", help="--stack: worker counts to time")
     parser.add_argument("--scaling", action="store_true", help="1 vs 2 workers, threads and LocalCluster")
-    parser.add_argument("--chunks", default="40,256,256", help="--scaling: tile size")
-    parser.add_argument("--repeats", type=int, default=3, help="--scaling: rounds")
+    parser.add_argument("--chunks", default="40,128,128", help="--scaling: tile size")
+    parser.add_argument("--repeats", type=int, help="--scaling: rounds (default 3); --overhead: best of (1)")
+    parser.add_argument("--sample-choice", action="store_true",
+                        help="the choice on the sample with its solve cut short and in full")
+    parser.add_argument("--allocator", action="store_true",
+                        help="LocalCluster worker with and without dask's MALLOC_TRIM_THRESHOLD_")
     args = parser.parse_args()
-    if not (args.overlap or args.overhead or args.stack or args.scaling):
-        parser.error("choose --overlap, --overhead, --stack and/or --scaling")
+    if not (args.overlap or args.overhead or args.stack or args.scaling or args.allocator or args.sample_choice):
+        parser.error("choose --overlap, --overhead, --stack, --scaling, --sample-choice and/or --allocator")
+    iterations = {"iterations": args.iterations} if args.iterations else None
     if args.scaling:
-        scaling(tuple(int(v) for v in args.shape.split(",")), args.method,
-                tuple(int(v) for v in args.chunks.split(",")), args.repeats,
-                params={"iterations": args.iterations} if args.iterations else None)
+        scaling(tuple(int(v) for v in (args.shape or "40,512,512").split(",")), args.method or "richardson_lucy",
+                tuple(int(v) for v in args.chunks.split(",")), args.repeats or 3,
+                params=iterations or {"iterations": 10})
+    if args.allocator:
+        allocator()
+    if args.sample_choice:
+        sample_choice()
     if args.overlap:
         overlap_sweep(args.quick)
     if args.overhead:
-        overhead(args.size, args.method, args.chunk)
+        overhead(tuple(int(v) for v in args.size.split(",")), args.method or "wiener", args.tiles_per_axis,
+                 args.repeats or 1, params=iterations)
     if args.stack:
-        stack(tuple(int(v) for v in args.shape.split(",")), args.memory_limit, args.method,
-              tuple(int(v) for v in args.workers.split(",")),
-              params={"iterations": args.iterations} if args.iterations else None)
+        stack(tuple(int(v) for v in (args.shape or "40,1024,1024").split(",")), args.memory_limit,
+              args.method or "wiener", tuple(int(v) for v in args.workers.split(",")), params=iterations)
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ from .errors import (
 
 __all__ = ["ImageInfo", "read_image", "read_volume", "write_image", "encode_image", "decode_image", "read_psf",
            "FORMATS", "intensity_scale", "split_alpha", "merge_alpha", "AlphaSplit", "check_output_path",
-           "remove_stale_temporaries"]
+           "remove_stale_temporaries", "tiff_spacing"]
 
 # Format name -> file extensions (the first is the canonical one).
 FORMATS = {
@@ -382,8 +382,11 @@ def _to_micrometres(value, unit) -> float | None:
     return number if math.isfinite(number) and number > 0 else None
 
 
-def _tiff_spacing(tif, axes: str) -> tuple | None:
+def tiff_spacing(tif, axes: str) -> tuple | None:
     """Voxel spacing (um) per spatial axis of the series, or None unless every one of them is known.
+
+    ``tif`` is an open ``tifffile.TiffFile`` and ``axes`` its series' axes (``tif.series[0].axes``); only
+    the header is read, so lazy readers (``deconvkit.scale``) get the spacing :func:`read_image` reports.
 
     Only files whose series is an image (``YX``) or a z-stack (``ZYX``), colour or not, get a spacing: for
     time series or multi-channel hyperstacks the axes the solvers would see are not spatial.
@@ -418,6 +421,9 @@ def _tiff_spacing(tif, axes: str) -> tuple | None:
         return None
     values = tuple(sizes.get(axis) for axis in spatial)
     return None if any(v is None for v in values) else values
+
+
+_tiff_spacing = tiff_spacing  # the earlier private name, kept for callers
 
 
 def _expand_palette(path: str, indices: np.ndarray, colormap: np.ndarray) -> np.ndarray:

@@ -8,6 +8,8 @@ import pytest
 pytest.importorskip("dask.array")
 zarr = pytest.importorskip("zarr")
 
+import dask.array  # noqa: E402
+
 import deconvkit  # noqa: E402
 from deconvkit import DeconvkitError, scale  # noqa: E402
 from deconvkit.psf import gaussian  # noqa: E402
@@ -339,3 +341,72 @@ def test_file_tiles_travel_to_worker_processes(tmp_path):
     tiled = lazy.compute(scheduler="processes", num_workers=2)
     whole = deconvkit.deconvolve(data, psf, method="wiener", nsr=1e-2)
     assert np.abs(tiled - whole)[_interior(data.shape, psf)].max() < TOLERANCE
+
+
+@pytest.mark.parametrize("boundary", ["reflect", "zero", "periodic"])
+def test_tiled_colour_blur_equals_the_in_memory_channel_axis_blur(boundary):
+    psf = gaussian(1.5)
+    sharp = np.stack([_texture((70, 90), 20 + c) for c in range(3)], axis=-1)
+    lazy = scale.blur(sharp, psf, boundary=boundary, channel_axis=-1, chunks=(32, 32))
+    assert lazy.chunks[-1] == (3,) and lazy.npartitions == 9  # spatial tiles only
+    tiled = lazy.compute(scheduler="synchronous")
+    np.testing.assert_allclose(tiled, deconvkit.blur(sharp, psf, boundary=boundary, channel_axis=-1), atol=1e-6)
+    # the forward model on its own terms: every channel is the grey blur of that channel
+    for c in range(3):
+        np.testing.assert_allclose(tiled[..., c], deconvkit.blur(sharp[..., c], psf, boundary=boundary),
+                                   atol=1e-6)
+
+
+def test_tiled_colour_stack_blur_with_channels_first_into_zarr(tmp_path):
+    psf = gaussian(0.7, ndim=3)
+    sharp = np.stack([_texture((20, 40, 36), 30 + c) for c in range(2)], axis=0)  # (C, Z, Y, X)
+    source = dask.array.from_array(sharp, chunks=(1, 10, 20, 18))  # chunks that split the channels
+    output = scale.blur(source, psf, channel_axis=0, chunks=(10, 20, 18), output=str(tmp_path / "b.zarr"),
+                        scheduler="threads")
+    stored = zarr.open_array(output, mode="r")
+    assert stored.shape == sharp.shape and stored.chunks[0] == 2
+    np.testing.assert_allclose(stored[:], deconvkit.blur(sharp, psf, channel_axis=0), atol=1e-6)
+
+
+def test_tiled_colour_blur_noise_and_errors():
+    psf = gaussian(1.0)
+    sharp = np.stack([_texture((64, 64), 40 + c) for c in range(3)], axis=-1)
+    first = scale.blur(sharp, psf, noise=0.05, seed=3, channel_axis=-1, chunks=(32, 32)).compute()
+    again = scale.blur(sharp, psf, noise=0.05, seed=3, channel_axis=-1, chunks=(32, 32)).compute(
+        scheduler="processes")
+    np.testing.assert_array_equal(first, again)
+    residual = first - deconvkit.blur(sharp, psf, channel_axis=-1)
+    assert np.std(residual) == pytest.approx(0.05, rel=0.1)
+    assert abs(np.corrcoef(residual[..., 0].ravel(), residual[..., 1].ravel())[0, 1]) < 0.05  # independent
+    with pytest.raises(DeconvkitError, match="channel_axis"):
+        scale.blur(np.zeros((32, 32), np.float32), psf, channel_axis=-1)
+    with pytest.raises(DeconvkitError, match="spatial sizes"):
+        scale.blur(sharp, psf, channel_axis=-1, chunks=(16, 16, 3))
+
+
+@pytest.mark.parametrize("method,params", [("tv", {}), ("hyper_laplacian", {}),
+                                           ("richardson_lucy", {"iterations": 12})])
+def test_parameters_chosen_on_a_short_sample_solve_are_those_of_the_full_one(method, params):
+    # the sample's solve is cut to one iteration where its choices do not depend on the iterations; the
+    # weight must be the one the full in-memory solve chooses on that sample, and the tiles must run the
+    # full count (the default, or the user's)
+    from deconvkit.scale._params import central_sample
+
+    psf = gaussian(1.0)
+    data = _observed((96, 104), psf, noise=0.02, seed=5)
+    lazy, info = scale.deconvolve(data, psf, method=method, chunks=(48, 52), return_info=True,
+                                  scheduler="synchronous", **params)
+    sample = central_sample(data, psf.shape)
+    _, full = deconvkit.deconvolve(sample, psf, method=method, noise_sigma=info.noise_sigma,
+                                   boundary=info.boundary, return_info=True,
+                                   **dict(params, accelerate=False) if method == "richardson_lucy" else params)
+    if "lam" in full:
+        assert info.params["lam"] == pytest.approx(full["lam"], rel=1e-12)
+    whole = deconvkit.deconvolve(data, psf, method=method, boundary=info.boundary, noise_sigma=info.noise_sigma,
+                                 **dict(params, **{k: v for k, v in info.params.items() if k not in
+                                                   ("iterations", "inner")}))
+    _, whole_info = deconvkit.deconvolve(data, psf, method=method, boundary=info.boundary,
+                                         noise_sigma=info.noise_sigma, return_info=True,
+                                         **dict(params, **info.params))
+    assert whole_info["iterations"] == full["iterations"]  # the tiles' count is the full solve's
+    assert np.abs(lazy.compute(scheduler="synchronous") - whole)[_interior(data.shape, psf)].max() < TOLERANCE

@@ -66,10 +66,11 @@ def _solve_tile(block, *, psf, method, strategy, noise_sigma, offset, work_dtype
     return restored
 
 
-def _blur_tile(block, *, psf, mode, noise, entropy, work_dtype, block_info=None):
+def _blur_tile(block, *, psf, mode, noise, entropy, work_dtype, channels=False, block_info=None):
     from ..forward import blur as blur_whole
 
-    blurred = blur_whole(block.astype(work_dtype, copy=False), psf, boundary=mode)
+    blurred = blur_whole(block.astype(work_dtype, copy=False), psf, boundary=mode,
+                         channel_axis=-1 if channels else None)
     if noise:
         index = tuple(block_info[0]["chunk-location"]) if block_info else (0,)
         rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=index))
@@ -367,13 +368,16 @@ def _as_default(client):
     return client.as_current()
 
 
-def blur(array, psf, *, boundary="reflect", noise=0.0, seed=None, chunks=None, output=None, progress=None,
-         scheduler=None, overwrite=False):
+def blur(array, psf, *, boundary="reflect", noise=0.0, seed=None, channel_axis=None, chunks=None, output=None,
+         progress=None, scheduler=None, overwrite=False):
     """The forward model of :func:`deconvkit.blur`, tiled: same values as the whole-array call.
 
     ``boundary`` is "reflect", "zero" or "periodic" ("valid" changes the shape: crop the result instead).
     Noise (``noise`` std, Gaussian) is drawn per tile from ``seed`` and the tile's index: reproducible
     and independent of the scheduler, but not the same numbers as a whole-array call.
+    ``channel_axis`` (as in :func:`deconvolve` and :func:`deconvkit.blur`): every channel is blurred with
+    the same PSF, tiles cut the spatial axes only, ``chunks`` gives the spatial tile sizes, and the result
+    keeps the input's axis order (a TIFF ``output`` stores the channels as samples, last).
     """
     from ._compute import resolve_client
 
@@ -382,26 +386,41 @@ def blur(array, psf, *, boundary="reflect", noise=0.0, seed=None, chunks=None, o
                              f"{boundary!r}")
     if not (np.isfinite(noise) and noise >= 0):
         raise DeconvkitError(f"noise must be a finite value >= 0, got {noise}")
-    lazy, meta = _prepare(array, None)
+    lazy, meta = _prepare(array, None, channels=channel_axis is not None)
+    axis = _channel_axis(channel_axis, lazy.ndim)
+    if axis is not None:
+        lazy = dask.array.moveaxis(lazy, axis, -1)  # channels last inside, as deconvolve does
+    spatial = lazy.shape[:-1] if axis is not None else lazy.shape
     dtype = float_dtype(lazy.dtype)
-    psf = check_psf(psf, lazy.ndim, dtype, lazy.shape)
+    psf = check_psf(psf, len(spatial), dtype, spatial)
     if output is not None:
         _check_output(output, overwrite)
+    whole_channels = {lazy.ndim - 1: -1} if axis is not None else {}
     if chunks is not None:
-        lazy = lazy.rechunk(tuple(min(int(c), n) for c, n in zip(chunks, lazy.shape)))
+        chunks = tuple(int(c) for c in chunks)
+        if len(chunks) != len(spatial) or min(chunks) < 1:
+            raise DeconvkitError(f"chunks must give {len(spatial)} positive spatial sizes"
+                                 f"{' (channels are never split)' if axis is not None else ''}, got {chunks}")
+        lazy = lazy.rechunk(tuple(min(c, n) for c, n in zip(chunks, spatial)) + ((-1,) if axis is not None else ()))
     elif lazy.chunksize == lazy.shape and lazy.size > 2**24:
-        lazy = lazy.rechunk("auto")
-    depth = tuple(k for k in psf.shape)  # a full PSF extent: more than the k // 2 the blur reaches
+        lazy = lazy.rechunk({**{i: "auto" for i in range(len(spatial))}, **whole_channels})
+    elif whole_channels:
+        lazy = lazy.rechunk(whole_channels)  # a tile holds every channel
+    # a full PSF extent per spatial side: more than the k // 2 the blur reaches; none across channels
+    depth = tuple(k for k in psf.shape) + ((0,) if axis is not None else ())
     entropy = np.random.SeedSequence(seed).entropy
 
     # periodic: dask wraps the margin around, and the tile's own periodic blur only touches the margin;
     # reflect/zero: the outer border is the tile's own border, handled as the whole-array call does
     # noise is drawn on the margin too (harmless: it is cut away, every kept voxel gets one draw)
     tile = functools.partial(_blur_tile, psf=psf, mode=boundary, noise=float(noise), entropy=entropy,
-                             work_dtype=dtype)
+                             work_dtype=dtype, channels=axis is not None)
     result = lazy.map_overlap(tile, depth=depth, boundary="periodic" if boundary == "periodic" else "none",
                               trim=True, dtype=dtype, meta=np.empty((0,) * lazy.ndim, dtype))
+    if axis is not None and not (output is not None and _is_tiff(output)):
+        result = dask.array.moveaxis(result, -1, axis)
     if output is None:
         return result
-    _write(result, output, resolve_client(scheduler), scheduler, progress, overwrite, meta.get("spacing"))
+    _write(result, output, resolve_client(scheduler), scheduler, progress, overwrite, meta.get("spacing"),
+           channels=axis is not None)
     return os.fspath(output)

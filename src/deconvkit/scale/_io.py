@@ -98,9 +98,12 @@ def _tiff_spacing(tif) -> dict:
     """Voxel spacing in micrometres (``{"z", "y", "x", "unit": "um"}``) as :func:`deconvkit.io.read_image`
     reads it: OME ``PhysicalSize*`` or ImageJ resolution tags and ``spacing``; empty unless every spatial
     axis is known (a default resolution of 1 per unit-less pixel is not a spacing)."""
-    from ..io import _tiff_spacing as read_spacing
+    from ..io import tiff_spacing
 
-    values = read_spacing(tif, tif.series[0].axes)
+    try:
+        values = tiff_spacing(tif, tif.series[0].axes)
+    except Exception:  # noqa: BLE001 - metadata is advisory, as in read_image: a malformed tag keeps the pixels
+        values = None
     if not values:
         return {}
     return dict(zip("zyx"[3 - len(values):], (float(v) for v in values)), unit="um")
