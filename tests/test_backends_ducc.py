@@ -267,3 +267,43 @@ def test_methods_command_names_the_engine():
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "FFT engine: scipy (scipy " in result.stdout and "1 worker" in result.stdout
+
+
+@needs_ducc
+def test_ducc_runs_on_the_configured_workers(monkeypatch):
+    import ducc0.fft
+
+    seen = []
+    for name in ("r2c", "c2r"):
+        original = getattr(ducc0.fft, name)
+
+        def spy(*args, _original=original, **kwargs):
+            seen.append(kwargs["nthreads"])
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(ducc0.fft, name, spy)
+    large = np.zeros((1, 750, 750), np.float32)  # above SERIAL_BELOW
+    with backends.config(workers=2, fft="ducc"):
+        backend = NumpyBackend()
+        backend.irfftn(backend.rfftn(large, (750, 750)), (750, 750))
+        backend.irfftn(backend.rfftn(large[:, :64, :64], (64, 64)), (64, 64))
+    assert seen == [2, 2, 1, 1]
+
+
+def test_operator_buffers_receive_the_convolution(rng):
+    """PeriodicConvolution.convolve(out=, spectrum_buffer=) against its plain forward / adjoint."""
+    from deconvkit.operators import PeriodicConvolution
+
+    psf = rng.random((5, 4))
+    psf /= psf.sum()
+    conv = PeriodicConvolution(psf, (20, 18), np.float32)
+    x = rng.random((3, 20, 18)).astype(np.float32)
+    out = np.full_like(x, np.nan)
+    spectrum = np.full((3, 20, 10), np.nan, np.complex64)
+    for adjoint in (False, True):
+        expected = conv.adjoint(x) if adjoint else conv.forward(x)
+        result = conv.convolve(x, adjoint=adjoint, out=out, spectrum_buffer=spectrum)
+        assert result is out
+        close(result, expected, np.float32)
+    assert conv.to_spectrum(x, out=spectrum) is spectrum
+    assert conv.from_spectrum(spectrum, out=out) is out
+    close(out, x, np.float32)

@@ -16,11 +16,12 @@ from ._config import _check_engine, _ducc_fft, _resolve_engine, current_fft_engi
 
 __all__ = ["NumpyBackend", "real_forward", "real_inverse", "fft_threads"]
 
-# Below this many real values per call a transform runs on one thread, whatever the workers setting: on
-# small domains starting/joining threads costs more than it saves (scipy's workers=2 on Levin's 288^2 was
-# 17x slower than one worker on the loaded 2-core machine; docs/benchmarks_fft.md, "Threads on small
-# domains", measured the cut-off).
-SERIAL_BELOW = 1 << 18
+# Below this many real values per call (about 724^2) a transform runs on one thread, whatever the workers
+# setting: starting and joining threads for a small transform costs more than it saves on a busy machine.
+# Measured with `benchmarks/fft_engines.py --thread-cutoff` (docs/benchmarks_fft.md, "Wired in"): on the
+# 2-core VM at load 11, two threads were 1.3-23x slower than one for both engines up to 512^2, scipy also
+# at 720^2, and break-even or faster only at 1080^2.
+SERIAL_BELOW = 1 << 19
 
 
 def fft_threads(workers: int, size: int) -> int:
