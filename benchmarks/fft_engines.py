@@ -24,6 +24,9 @@ Contenders (each with ``--threads`` 1 and 2; thread count passed to the library 
 * ``fftw_b``      ``pyfftw.builders.rfftn/irfftn`` objects (cached, ``FFTW_MEASURE``) called on the
                   caller's array, output copied out: a drop-in that returns fresh arrays as the backend must
 * ``torch``       ``torch.fft.rfftn/irfftn`` on ``torch.from_numpy`` views (deconvkit's ``fft="torch"``)
+* ``dk_scipy``, ``dk_ducc``  deconvkit's own ``NumpyBackend(fft=...).rfftn`` then ``.irfftn(overwrite=True)``
+                  (the wired path, as ``PeriodicConvolution.convolve`` calls it)
+* ``dk_ducc_out`` the same on ducc with reused ``out=`` buffers (``convolve(out=, spectrum_buffer=)``)
 
 Every contender runs on the same input. Runs alternate (one pair of each contender per round, the order
 rotated every round) and the median of the rounds is reported, so a neighbour's load hits all contenders
@@ -81,7 +84,8 @@ CASES = {
     "levin": (1, (255, 255), (27, 27)),
     "stack": (1, (64, 1024, 1024), (9, 9, 9)),
 }
-ENGINES = ("scipy", "scipy_ow", "ducc", "ducc_out", "fftw", "fftw_b", "torch")
+ENGINES = ("scipy", "scipy_ow", "ducc", "ducc_out", "fftw", "fftw_b", "torch", "dk_scipy", "dk_ducc",
+           "dk_ducc_out")
 
 
 def case_shape(name):
@@ -185,6 +189,25 @@ def make_pairs(x, threads, plan_limit, engines=ENGINES):
             return X.numpy(), torch.fft.irfftn(X, s=dom, dim=axes).numpy()
 
         pairs["torch"] = torch_pair
+
+    if {"dk_scipy", "dk_ducc", "dk_ducc_out"} & set(engines):
+        from deconvkit.backends import NumpyBackend, ducc_available
+
+        def wired(engine, buffers):
+            backend = NumpyBackend(workers=n, fft=engine)
+            spec_buf = np.empty(spec_shape, cdtype) if buffers else None
+            out_buf = np.empty(x.shape, x.dtype) if buffers else None
+
+            def pair():
+                X = backend.rfftn(x, dom, out=spec_buf)
+                spec = X.copy() if check_mode[0] else None  # the inverse may overwrite X
+                return spec, backend.irfftn(X, dom, out=out_buf, overwrite=True)
+            return pair
+
+        pairs["dk_scipy"] = wired("scipy", False)
+        if ducc_available():
+            pairs["dk_ducc"] = wired("ducc", False)
+            pairs["dk_ducc_out"] = wired("ducc", True)
     return pairs, plan_s
 
 
