@@ -165,7 +165,7 @@ def test_fft_layer_helpers_on_ducc(rng, dtype):
 def test_small_transforms_run_on_one_thread():
     assert fft_threads(2, SERIAL_BELOW - 1) == 1
     assert fft_threads(2, SERIAL_BELOW) == 2
-    assert fft_threads(0, SERIAL_BELOW) == 1
+    assert fft_threads(-1, SERIAL_BELOW) == (os.cpu_count() or 1)  # scipy's "all cores"
 
 
 # --- whole solvers on both engines -----------------------------------------------------------------------

@@ -9,6 +9,8 @@ backends created before the block too. The engine ``"auto"`` (the default) is du
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import scipy.fft
 
@@ -25,8 +27,12 @@ SERIAL_BELOW = 1 << 19
 
 
 def fft_threads(workers: int, size: int) -> int:
-    """Threads for a transform of ``size`` real values: ``workers``, or 1 below :data:`SERIAL_BELOW`."""
-    return 1 if size < SERIAL_BELOW else max(1, int(workers))
+    """Threads for a transform of ``size`` real values: ``workers`` (``< 1``, as scipy's -1: all cores), or
+    1 below :data:`SERIAL_BELOW`."""
+    if size < SERIAL_BELOW:
+        return 1
+    workers = int(workers)
+    return workers if workers >= 1 else (os.cpu_count() or 1)
 
 
 def _torch_transform(inverse: bool, array: np.ndarray, shape, workers: int) -> np.ndarray:
