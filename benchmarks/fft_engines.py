@@ -24,6 +24,9 @@ Contenders (each with ``--threads`` 1 and 2; thread count passed to the library 
 * ``fftw_b``      ``pyfftw.builders.rfftn/irfftn`` objects (cached, ``FFTW_MEASURE``) called on the
                   caller's array, output copied out: a drop-in that returns fresh arrays as the backend must
 * ``torch``       ``torch.fft.rfftn/irfftn`` on ``torch.from_numpy`` views (deconvkit's ``fft="torch"``)
+* ``dk_scipy``, ``dk_ducc``  deconvkit's own ``NumpyBackend(fft=...).rfftn`` then ``.irfftn(overwrite=True)``
+                  (the wired path, as ``PeriodicConvolution.convolve`` calls it)
+* ``dk_ducc_out`` the same on ducc with reused ``out=`` buffers (``convolve(out=, spectrum_buffer=)``)
 
 Every contender runs on the same input. Runs alternate (one pair of each contender per round, the order
 rotated every round) and the median of the rounds is reported, so a neighbour's load hits all contenders
@@ -31,10 +34,14 @@ alike; the 1-minute load average is printed before and after each size. Accuracy
 the spectrum and of the round trip, relative to the maximum magnitude of scipy's float64 result on the
 same input, for every contender and for scipy itself at the dtype under test.
 
+``--thread-cutoff N ...`` instead times, on N x N float32 domains, each engine with one and with two
+threads interleaved in the same rounds (the ratio behind ``deconvkit.backends.numpy.SERIAL_BELOW``).
+
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/fft_engines.py --sizes levin 1k --threads 1 2 --dtypes float32
     python benchmarks/fft_engines.py --json out.json     # every size, both dtypes, 1 and 2 threads
+    python benchmarks/fft_engines.py --thread-cutoff 288 384 512 720 1080
 """
 
 from __future__ import annotations
@@ -77,7 +84,8 @@ CASES = {
     "levin": (1, (255, 255), (27, 27)),
     "stack": (1, (64, 1024, 1024), (9, 9, 9)),
 }
-ENGINES = ("scipy", "scipy_ow", "ducc", "ducc_out", "fftw", "fftw_b", "torch")
+ENGINES = ("scipy", "scipy_ow", "ducc", "ducc_out", "fftw", "fftw_b", "torch", "dk_scipy", "dk_ducc",
+           "dk_ducc_out")
 
 
 def case_shape(name):
@@ -181,6 +189,25 @@ def make_pairs(x, threads, plan_limit, engines=ENGINES):
             return X.numpy(), torch.fft.irfftn(X, s=dom, dim=axes).numpy()
 
         pairs["torch"] = torch_pair
+
+    if {"dk_scipy", "dk_ducc", "dk_ducc_out"} & set(engines):
+        from deconvkit.backends import NumpyBackend, ducc_available
+
+        def wired(engine, buffers):
+            backend = NumpyBackend(workers=n, fft=engine)
+            spec_buf = np.empty(spec_shape, cdtype) if buffers else None
+            out_buf = np.empty(x.shape, x.dtype) if buffers else None
+
+            def pair():
+                X = backend.rfftn(x, dom, out=spec_buf)
+                spec = X.copy() if check_mode[0] else None  # the inverse may overwrite X
+                return spec, backend.irfftn(X, dom, out=out_buf, overwrite=True)
+            return pair
+
+        pairs["dk_scipy"] = wired("scipy", False)
+        if ducc_available():
+            pairs["dk_ducc"] = wired("ducc", False)
+            pairs["dk_ducc_out"] = wired("ducc", True)
     return pairs, plan_s
 
 
@@ -273,6 +300,34 @@ def markdown(results, file=sys.stdout):
               file=file)
 
 
+def thread_cutoff(sides, rounds, engines=("scipy", "ducc")):
+    """Median time of a pair at 1 and 2 threads, interleaved per round, on ``side x side`` float32 domains."""
+    results = []
+    for side in sides:
+        x = np.random.default_rng(0).standard_normal((1, side, side)).astype(np.float32)
+        contenders = {}
+        for threads in (1, 2):
+            pairs, _ = make_pairs(x, threads, 1.0, [e for e in engines if e in ("scipy", "ducc")])
+            contenders.update({(e, threads): pairs[e] for e in engines if e in pairs})
+        for pair in contenders.values():
+            pair()  # warm-up
+        load_before = load1()
+        times = {key: [] for key in contenders}
+        order = list(contenders)
+        for r in range(rounds):
+            for key in order[r % len(order):] + order[:r % len(order)]:
+                t0 = time.perf_counter()
+                contenders[key]()
+                times[key].append(time.perf_counter() - t0)
+        med = {key: statistics.median(t) for key, t in times.items()}
+        row = {"side": side, "rounds": rounds, "load_before": load_before, "load_after": load1(),
+               "median_ms": {f"{e}/{t}": 1e3 * v for (e, t), v in med.items()},
+               "two_over_one": {e: med[(e, 2)] / med[(e, 1)] for e in engines if (e, 1) in med}}
+        print(json.dumps(row), flush=True)
+        results.append(row)
+    return results
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", nargs="+", default=list(CASES), choices=list(CASES))
@@ -287,7 +342,15 @@ def main(argv=None):
     p.add_argument("--json", default=None, help="write the results to this JSON file")
     p.add_argument("--markdown", nargs="+", default=None, metavar="JSON",
                    help="print the results stored in these --json files as one markdown table, run nothing")
+    p.add_argument("--thread-cutoff", nargs="+", type=int, default=None, metavar="N",
+                   help="time 1 against 2 threads on N x N float32 domains (interleaved), run nothing else")
     args = p.parse_args(argv)
+    if args.thread_cutoff:
+        results = thread_cutoff(args.thread_cutoff, args.rounds or 31)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"thread_cutoff": results}, fh, indent=1)
+        return results
     if args.markdown:
         results = []
         for path in args.markdown:

@@ -21,6 +21,7 @@ Usage::
     python benchmarks/realsize.py --methods auto --peers skimage_rl30  # a subset
     python benchmarks/realsize.py --rl-time-to-quality                 # RL vs skimage at 2048x2048
     python benchmarks/realsize.py --stack 64x1024x1024 --methods richardson_lucy wiener  # + skimage RL-30
+    python benchmarks/realsize.py --methods auto --fft-engines scipy ducc   # each method on both engines
 
 Results and the exact commands used are recorded in docs/benchmarks.md ("Real sizes").
 """
@@ -217,18 +218,18 @@ def tiny_crop(photo, folder, size=256):
     return crop
 
 
-def method_baseline(name, photo, psf, folder):
+def method_baseline(name, photo, psf, folder, env=None):
     """Peak RSS of the contender's own command on a tiny crop, followed by reading the full photo."""
     tiny = tiny_crop(photo, folder)
     # blind is not run on the crop (its region search wants more): its baseline runs the default method
     command = deblur_command(name if name != BLIND else "auto", tiny, psf, folder / "tiny_out.png", folder)
-    _, peak, code, stderr = run_child([sys.executable, "-c", CLI_BASELINE_SCRIPT, str(photo)] + command)
+    _, peak, code, stderr = run_child([sys.executable, "-c", CLI_BASELINE_SCRIPT, str(photo)] + command, env)
     if code != 0:
         raise SystemExit(f"baseline of {name} failed: {stderr}")
     return peak
 
 
-def contender(name, photo, psf, folder):
+def contender(name, photo, psf, folder, env=None):
     """Run one contender; return its row (time, peak, PSNR) and the restored array."""
     out = folder / f"out_{name}.png"
     if name in PEERS:
@@ -236,7 +237,7 @@ def contender(name, photo, psf, folder):
         argv = [sys.executable, "-c", SKIMAGE_RL_SCRIPT, str(photo), str(psf), str(out)]
     else:
         argv = [sys.executable, "-m", "deconvkit"] + deblur_command(name, photo, psf, out, folder)
-    wall, peak, code, stderr = run_child(argv)
+    wall, peak, code, stderr = run_child(argv, env)
     row = {"name": name, "time_s": round(wall, 2), "peak_rss_bytes": peak, "returncode": code}
     if code != 0:
         row["error"] = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {code}"
@@ -250,6 +251,23 @@ def contender(name, photo, psf, folder):
     return row, restored
 
 
+def engine_runs(methods, engines):
+    """``(method, engine)`` in run order: every deconvkit method once per FFT engine (``DECONVKIT_FFT`` of
+    its child; ``None``: inherited), the engines' order reversed from one method to the next so that a
+    drift of the machine's load does not always favour the same engine (``--fft-engines``)."""
+    if not engines:
+        return [(name, None) for name in methods]
+    runs = []
+    for index, name in enumerate(methods):
+        runs += [(name, engine) for engine in (engines if index % 2 == 0 else engines[::-1])]
+    return runs
+
+
+def engine_env(engine):
+    """The environment of a child run with ``DECONVKIT_FFT=engine`` (``None``: this one, unchanged)."""
+    return None if engine is None else {**os.environ, "DECONVKIT_FFT": engine}
+
+
 # --------------------------------------------------------------------------------------- experiments
 def photo_experiment(args, folder):
     photo = make_photo(folder, shape=tuple(int(v) for v in args.photo_shape.lower().split("x")))
@@ -260,9 +278,12 @@ def photo_experiment(args, folder):
     if code != 0:
         raise SystemExit(f"baseline failed: {stderr}")
     rows = []
-    for name in list(args.peers) + list(args.methods):
-        row, restored = contender(name, photo, psf, folder)
-        own = baseline if name in PEERS else method_baseline(name, photo, psf, folder)
+    for name, engine in [(peer, None) for peer in args.peers] + engine_runs(args.methods, args.fft_engines):
+        row, restored = contender(name, photo, psf, folder, engine_env(engine))
+        own = baseline if name in PEERS else method_baseline(name, photo, psf, folder, engine_env(engine))
+        if engine is not None:
+            row["fft"] = engine
+        row["load1"] = round(os.getloadavg()[0], 1)
         row["baseline_rss_bytes"] = own
         row["peak_over_baseline_bytes_per_value"] = round((row["peak_rss_bytes"] - own) / values, 1)
         # against the common bare-imports baseline (what earlier runs reported; errs high by the imports)
@@ -466,6 +487,8 @@ def main(argv=None):
     parser.add_argument("--stack", help="a 3-D stack shape such as 64x1024x1024 instead of the photo")
     parser.add_argument("--stack-skimage-iterations", type=int, default=30,
                         help="scikit-image RL iterations on the stack (default 30)")
+    parser.add_argument("--fft-engines", nargs="*", default=None, metavar="ENGINE",
+                        help="run each deconvkit method once per DECONVKIT_FFT value (e.g. scipy ducc)")
     parser.add_argument("--keep", help="folder for the inputs and outputs (default: a temporary one)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)

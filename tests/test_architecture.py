@@ -26,7 +26,7 @@ NAME = deconvkit.__name__
 FFT_LAYER = ("fft.py", "operators.py", "backends/")
 TRANSFORMS = {"fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2", "fftn", "ifftn", "rfftn",
               "irfftn", "hfft", "ihfft"}
-FFT_MODULES = ("scipy.fft", "numpy.fft", "torch.fft", "scipy.fftpack")
+FFT_MODULES = ("scipy.fft", "numpy.fft", "torch.fft", "scipy.fftpack", "ducc0")
 
 # optional subpackages: skipped (not failed) when their third-party dependencies are missing
 OPTIONAL = {f"{NAME}.web": "fastapi", f"{NAME}.napari": "napari"}

@@ -35,7 +35,9 @@ def test_config_does_not_leak_into_other_threads():
         thread = threading.Thread(target=lambda: seen.setdefault("fft", backends.current_fft_engine()))
         thread.start()
         thread.join()
-    assert seen["fft"] == os.environ.get("DECONVKIT_FFT", "scipy")
+    # a new thread starts from the environment's default ("auto" when unset: ducc0 if importable)
+    default = os.environ.get("DECONVKIT_FFT") or "auto"
+    assert seen["fft"] == ({"auto": "ducc" if backends.ducc_available() else "scipy"}.get(default, default))
 
 
 def test_set_workers_and_set_fft_engine_remain_as_aliases():

@@ -81,7 +81,9 @@ def test_split_solves_colour_channels_one_at_a_time_with_the_batched_result(monk
     problem.progress = lambda done, total: calls.append((done, total))
     sequential, _ = solve_split(problem, prox, 0.005, **options)
     assert calls[-1] == (3 * 8, 3 * 8)  # progress counts every channel's iterations
-    np.testing.assert_allclose(sequential, batched, rtol=0, atol=1e-6)
+    # float32 rounding: ducc0 (the default engine with deconvkit[fast]) rounds a channel transformed alone
+    # and in a batch differently (pocketfft does not); 1.3e-6 seen on these ~1.4-valued pixels
+    np.testing.assert_allclose(sequential, batched, rtol=0, atol=5e-6)
 
 
 def test_split_relaxation_outside_its_range_is_refused():

@@ -7,10 +7,12 @@ Conventions
   ``y[n] = sum_j psf[j] * x[n - j + k // 2]``.
 * Solvers use *real* FFTs over the trailing ``ndim`` axes, so a leading axis (colour channels, a batch) is
   transformed in one call. OTFs are computed once per (PSF, padded shape, dtype) and cached.
-* The array backend is pluggable (:func:`deconvkit.backends.get_backend`, re-exported here): NumPy +
-  ``scipy.fft`` (all cores by default) or PyTorch (CPU or CUDA), both in :mod:`deconvkit.backends`, which
-  imports nothing from this module. Solvers are written once against the small method set of
-  :class:`~deconvkit.backends.NumpyBackend`.
+* The array backend is pluggable (:func:`deconvkit.backends.get_backend`, re-exported here): NumPy
+  arrays with ducc0 (extra ``deconvkit[fast]``) or ``scipy.fft`` transforms (all cores by default), or
+  PyTorch (CPU or CUDA), all in :mod:`deconvkit.backends`, which imports nothing from this module. The
+  real-FFT helpers here (:func:`filter_spectrum`, :func:`power_spectrum` with ``real=True``) follow the
+  same engine choice; the complex DFTs (OTFs, small blind-estimation grids) stay on ``scipy.fft``.
+  Solvers are written once against the small method set of :class:`~deconvkit.backends.NumpyBackend`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import scipy.fft
 from . import backends as _backends
 from ._shared import DeconvkitError
 from .backends import NumpyBackend, get_backend, register_backend  # noqa: F401  (re-exported)
+from .backends.numpy import real_forward, real_inverse
 
 __all__ = [
     "psf2otf",
@@ -51,7 +54,7 @@ def set_workers(workers: int | None) -> None:
 
 
 def set_fft_engine(engine: str) -> None:
-    """Alias of :func:`deconvkit.backends.set_fft_engine` (``"scipy"`` or ``"torch"``)."""
+    """Alias of :func:`deconvkit.backends.set_fft_engine` (``"auto"``, ``"scipy"``, ``"ducc"`` or ``"torch"``)."""
     _backends.set_fft_engine(engine)
 
 
@@ -147,14 +150,22 @@ def _axes(x, axes):
     return tuple(range(np.ndim(x))) if axes is None else tuple(axes)
 
 
+def _host_engine() -> str:
+    """Engine of the real transforms on host arrays here: ducc0 when it is the configured engine, else
+    pocketfft (the ``"torch"`` engine serves the backend's trailing-axes pairs only)."""
+    return "ducc" if _backends.current_fft_engine() == "ducc" else "scipy"
+
+
 def power_spectrum(x, axes=None, real: bool = False) -> np.ndarray:
     """``|DFT(x)|^2`` over ``axes`` (all by default): the full complex DFT, or the real-FFT half grid with
     ``real=True``. Host arrays; no normalisation (divide by the pixel count for a periodogram)."""
     x = np.asarray(x)
     axes = _axes(x, axes)
     workers = _backends.current_workers()
-    spectrum = scipy.fft.rfftn(x, axes=axes, workers=workers) if real else scipy.fft.fftn(x, axes=axes,
-                                                                                         workers=workers)
+    if real:
+        spectrum = real_forward(x, axes, workers=workers, engine=_host_engine())
+    else:
+        spectrum = scipy.fft.fftn(x, axes=axes, workers=workers)
     return np.abs(spectrum) ** 2
 
 
@@ -185,8 +196,9 @@ def filter_spectrum(x, transfer, axes=None, *, real: bool = True, shape=None, di
     x = np.asarray(x)
     axes = _axes(x, axes)
     workers = _backends.current_workers()
+    engine = _host_engine()
     if real:
-        spectrum = scipy.fft.rfftn(x, axes=axes, workers=workers)
+        spectrum = real_forward(x, axes, workers=workers, engine=engine)
     else:
         spectrum = scipy.fft.fftn(x, axes=axes, workers=workers)
     # the spectrum is a temporary: filter it in place and let the inverse transform destroy it
@@ -196,7 +208,7 @@ def filter_spectrum(x, transfer, axes=None, *, real: bool = True, shape=None, di
         spectrum *= transfer
     if real:
         shape = tuple(x.shape[a] for a in axes) if shape is None else tuple(shape)
-        return scipy.fft.irfftn(spectrum, s=shape, axes=axes, workers=workers, overwrite_x=True)
+        return real_inverse(spectrum, axes, shape, workers=workers, engine=engine, overwrite=True)
     return scipy.fft.ifftn(spectrum, axes=axes, workers=workers, overwrite_x=True).real
 
 

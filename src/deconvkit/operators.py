@@ -223,13 +223,17 @@ class PeriodicConvolution(LinearOperator):
         self._adjoint_otf = None
 
     # --- the spectral view ---------------------------------------------------------------------------
-    def to_spectrum(self, x):
-        """Real FFT over the trailing axes of the domain (a leading channel axis is transformed along)."""
-        return self.backend.rfftn(x, self.shape_in)
+    def to_spectrum(self, x, out=None):
+        """Real FFT over the trailing axes of the domain (a leading channel axis is transformed along).
 
-    def from_spectrum(self, spectrum, overwrite=False):
-        """Inverse of :meth:`to_spectrum`; ``overwrite=True`` lets it destroy a temporary ``spectrum``."""
-        return self.backend.irfftn(spectrum, self.shape_in, overwrite=overwrite)
+        ``out``: a spectrum buffer to write into and return (reused across iterations it saves a large
+        allocation per call; ducc0 writes into it directly, see :meth:`NumpyBackend.rfftn`)."""
+        return self.backend.rfftn(x, self.shape_in, out=out)
+
+    def from_spectrum(self, spectrum, overwrite=False, out=None):
+        """Inverse of :meth:`to_spectrum`; ``overwrite=True`` lets it destroy a temporary ``spectrum``;
+        ``out``: a domain-sized buffer to write into and return."""
+        return self.backend.irfftn(spectrum, self.shape_in, out=out, overwrite=overwrite)
 
     def forward_spectrum(self, spectrum, in_place=False):
         """``H * spectrum``: the operator applied in the Fourier basis (``in_place``: into ``spectrum``)."""
@@ -323,19 +327,23 @@ class PeriodicConvolution(LinearOperator):
             return False
         return bool(np.array_equal(psf, psf[(slice(None, None, -1),) * psf.ndim]))
 
-    def convolve(self, x, *, adjoint=False, real_transfer=False):
+    def convolve(self, x, *, adjoint=False, real_transfer=False, out=None, spectrum_buffer=None):
         """:meth:`forward` (or :meth:`adjoint`) with in-place spectrum products, for iterative loops.
 
         The spectrum is a temporary, so it is multiplied in place and overwritten by the inverse
         transform (two spectrum-sized allocations fewer per call). ``real_transfer=True`` multiplies by
         the real part of the OTF only (half the memory traffic, and no conjugate for the adjoint): use it
-        when :attr:`transfer_is_real`.
+        when :attr:`transfer_is_real`. A loop that keeps ``out`` (domain-sized, ``x``'s dtype) and
+        ``spectrum_buffer`` (:meth:`to_spectrum`'s shape and dtype) allocates nothing per call (with
+        ducc0 the transforms write into them; ``out`` must not be ``x``).
         """
-        return self.convolve_spectrum(self.to_spectrum(x), adjoint=adjoint, real_transfer=real_transfer)
+        return self.convolve_spectrum(self.to_spectrum(x, out=spectrum_buffer), adjoint=adjoint,
+                                      real_transfer=real_transfer, out=out)
 
-    def convolve_spectrum(self, spectrum, *, adjoint=False, real_transfer=False):
+    def convolve_spectrum(self, spectrum, *, adjoint=False, real_transfer=False, out=None):
         """:meth:`convolve` from ``to_spectrum(x)``, which it consumes: a caller that drops ``x`` before
-        this call keeps one domain-sized array fewer alive during the inverse transform."""
+        this call keeps one domain-sized array fewer alive during the inverse transform. ``out``: the
+        domain-sized buffer the result is written into and returned."""
         bk = self.backend
         otf = bk.real(self.otf) if real_transfer else self.otf  # a view: no copy
         if real_transfer or not adjoint:
@@ -347,7 +355,7 @@ class PeriodicConvolution(LinearOperator):
             np.conjugate(spectrum, out=spectrum)
         else:
             spectrum *= bk.conj(otf)
-        return bk.irfftn(spectrum, self.shape_in, overwrite=True)
+        return bk.irfftn(spectrum, self.shape_in, out=out, overwrite=True)
 
     def _forward(self, x):
         return self.from_spectrum(self.forward_spectrum(self.to_spectrum(x)))

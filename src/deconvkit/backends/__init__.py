@@ -1,6 +1,7 @@
 """Array backends: the registry, the scoped configuration, and the implementations.
 
-``numpy`` (:mod:`.numpy`: NumPy arrays and ``scipy.fft``) is always available; ``torch`` and ``cuda``
+``numpy`` (:mod:`.numpy`: NumPy arrays; transforms by ducc0 when the extra ``deconvkit[fast]`` is
+installed, else ``scipy.fft``) is always available; ``torch`` and ``cuda``
 (:mod:`.torch`: PyTorch tensors on the CPU or a GPU) when PyTorch is installed. Solvers receive an
 instance through :func:`get_backend` (``deconvolve(..., backend="torch")``, the one documented way to run
 on PyTorch tensors) and use only its method set. FFT workers and the NumPy backend's FFT engine are set
@@ -23,6 +24,8 @@ from ._config import (
     configured_workers,
     current_fft_engine,
     current_workers,
+    describe_fft,
+    ducc_available,
     set_fft_engine,
     set_workers,
 )
@@ -30,6 +33,7 @@ from .numpy import NumpyBackend
 
 __all__ = ["get_backend", "register_backend", "available_backends", "config", "current_workers", "configured_workers",
            "current_fft_engine", "set_workers", "set_fft_engine", "FFT_ENGINES", "NumpyBackend",
+           "ducc_available", "describe_fft",
            "TorchBackend", "torch_available", "tensor_device"]
 
 

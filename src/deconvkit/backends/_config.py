@@ -7,21 +7,29 @@ value for the current context (the main thread, and asyncio tasks or ``contextva
 runs started from it); a ``threading.Thread`` starts from the environment defaults, so code that
 fans out to threads passes ``workers=`` to the backend or enters ``config`` in each thread. Defaults come
 from the environment variables
-``DECONVKIT_WORKERS`` (an integer; default all cores) and ``DECONVKIT_FFT`` (``scipy`` or ``torch``).
+``DECONVKIT_WORKERS`` (an integer; default all cores) and ``DECONVKIT_FFT`` (one of :data:`FFT_ENGINES`).
+
+FFT engines: ``"scipy"`` (pocketfft, always there), ``"ducc"`` (ducc0, the optional extra
+``deconvkit[fast]``: 0.2-0.75x pocketfft's time per transform pair on the solvers' domains from 1080^2 up,
+``docs/benchmarks_fft.md``), ``"torch"`` (PyTorch's CPU FFT on the NumPy arrays) and ``"auto"``, the
+default: ``"ducc"`` when ``import ducc0`` works, else ``"scipy"``. :func:`current_fft_engine` names the
+engine an ``"auto"`` setting resolves to.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
 
 from .._shared import DeconvkitError
 
 __all__ = ["FFT_ENGINES", "config", "current_workers", "configured_workers", "current_fft_engine",
-           "set_workers", "set_fft_engine"]
+           "set_workers", "set_fft_engine", "ducc_available", "describe_fft"]
 
-FFT_ENGINES = ("scipy", "torch")
+FFT_ENGINES = ("auto", "scipy", "ducc", "torch")
+_FAST_EXTRA = "pip install 'deconvkit[fast]' (or pip install ducc0)"
 
 
 def _resolve_workers(workers) -> int:
@@ -34,15 +42,42 @@ def _resolve_workers(workers) -> int:
 
 
 def _check_engine(engine: str) -> str:
+    """``engine`` if it names an engine that can run here (``"ducc"`` needs ducc0 importable)."""
     if engine not in FFT_ENGINES:
         raise DeconvkitError(f"fft engine must be one of {FFT_ENGINES}, got {engine!r}")
+    if engine == "ducc" and not ducc_available():
+        raise DeconvkitError(f"fft engine 'ducc' needs the ducc0 package: {_FAST_EXTRA}")
+    return engine
+
+
+@functools.cache
+def _ducc_fft():
+    """The ``ducc0.fft`` module, or ``None`` when it cannot be imported; imported on first use only (ducc0
+    is an optional, GPL-licensed dependency, and ``import deconvkit`` should not pay for it)."""
+    try:
+        import ducc0.fft
+    except ImportError:
+        return None
+    return ducc0.fft
+
+
+def ducc_available() -> bool:
+    """True when ducc0 (the ``deconvkit[fast]`` extra) can be imported."""
+    return _ducc_fft() is not None
+
+
+def _resolve_engine(engine: str) -> str:
+    if engine == "auto":
+        return "ducc" if ducc_available() else "scipy"
     return engine
 
 
 # Read once at import: the environment gives the defaults, config()/set_*() override them per context.
 _ENV_WORKERS = os.environ.get("DECONVKIT_WORKERS") or None
 _DEFAULT_WORKERS: int = _resolve_workers(_ENV_WORKERS)
-_DEFAULT_FFT: str = os.environ.get("DECONVKIT_FFT", "scipy")
+# not checked here: a bad or unavailable DECONVKIT_FFT is reported at the first transform (as a
+# DeconvkitError, one line in the CLI) rather than by a traceback from ``import deconvkit``
+_DEFAULT_FFT: str = os.environ.get("DECONVKIT_FFT") or "auto"
 # None until config()/set_workers() sets it: PyTorch's own thread count is then left alone
 # (configured_workers), while current_workers falls back to the environment's default
 _WORKERS = contextvars.ContextVar("deconvkit_workers", default=None if _ENV_WORKERS is None else _DEFAULT_WORKERS)
@@ -63,8 +98,32 @@ def configured_workers() -> int | None:
 
 
 def current_fft_engine() -> str:
-    """FFT library behind the NumPy backend now: ``"scipy"`` or ``"torch"``."""
-    return _FFT.get()
+    """FFT library behind the NumPy backend now: ``"scipy"``, ``"ducc"`` or ``"torch"`` (``"auto"``
+    resolved: ``"ducc"`` when ducc0 is importable, else ``"scipy"``)."""
+    # checked here, at each use, because the environment's value is not checked at import
+    return _resolve_engine(_check_engine(_FFT.get()))
+
+
+def describe_fft(engine: str | None = None, workers: int | None = None) -> str:
+    """One line naming the FFT engine and threads in use, e.g. ``"ducc (ducc0 0.42.0), 2 workers"``.
+
+    ``engine``/``workers`` default to the current configuration; shown by ``deconvkit methods``.
+    """
+    engine = current_fft_engine() if engine is None else _resolve_engine(_check_engine(engine))
+    workers = current_workers() if workers is None else workers
+    if engine == "ducc":
+        import ducc0
+
+        library = f"ducc0 {ducc0.__version__}"
+    elif engine == "torch":
+        import torch
+
+        library = f"torch {torch.__version__}"
+    else:
+        import scipy
+
+        library = f"scipy {scipy.__version__} pocketfft"
+    return f"{engine} ({library}), {workers} worker{'s' if workers != 1 else ''}"
 
 
 @contextlib.contextmanager
@@ -99,12 +158,13 @@ def set_workers(workers: int | None) -> None:
 
 
 def set_fft_engine(engine: str) -> None:
-    """Choose the FFT library behind the NumPy backend: ``"scipy"`` (pocketfft, the default) or
-    ``"torch"`` (PyTorch's CPU FFT, MKL on x86 builds, called zero-copy on the NumPy arrays).
+    """Choose the FFT library behind the NumPy backend: ``"auto"`` (the default: ducc0 when installed,
+    else pocketfft), ``"scipy"`` (pocketfft), ``"ducc"`` (ducc0, extra ``deconvkit[fast]``) or
+    ``"torch"`` (PyTorch's CPU FFT, called zero-copy on the NumPy arrays).
 
     Arrays stay NumPy arrays either way; only the transforms change. Results agree to rounding. Which is
-    faster depends on the size and the machine: see ``benchmarks/speed.py`` and
-    ``docs/benchmarks.md`` (speed). Also settable with the environment variable ``DECONVKIT_FFT`` and
+    faster depends on the size and the machine: see ``benchmarks/fft_engines.py`` and
+    ``docs/benchmarks_fft.md``. Also settable with the environment variable ``DECONVKIT_FFT`` and
     scoped with ``config(fft=...)``; to run the solvers on torch tensors use ``backend="torch"``.
     """
     _FFT.set(_check_engine(engine))

@@ -1,19 +1,38 @@
-"""The NumPy backend: NumPy arrays, transforms by ``scipy.fft`` (or PyTorch's CPU FFT, ``fft="torch"``).
+"""The NumPy backend: NumPy arrays, transforms by ducc0 or ``scipy.fft`` (or PyTorch's CPU FFT).
 
 Workers and FFT engine default to the scoped configuration of :mod:`deconvkit.backends._config`
 (:func:`deconvkit.backends.config`), read at each call, so ``with config(workers=2):`` applies to
-backends created before the block too.
+backends created before the block too. The engine ``"auto"`` (the default) is ducc0 when it is installed
+(extra ``deconvkit[fast]``), pocketfft (``scipy.fft``) otherwise; :func:`real_forward` /
+:func:`real_inverse` are the one place where either is called for real transforms.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import scipy.fft
 
-from .._shared import DeconvkitError
-from ._config import FFT_ENGINES, current_fft_engine, current_workers
+from ._config import _check_engine, _ducc_fft, _resolve_engine, current_fft_engine, current_workers
 
-__all__ = ["NumpyBackend"]
+__all__ = ["NumpyBackend", "real_forward", "real_inverse", "fft_threads"]
+
+# Below this many real values per call (about 724^2) a transform runs on one thread, whatever the workers
+# setting: starting and joining threads for a small transform costs more than it saves on a busy machine.
+# Measured with `benchmarks/fft_engines.py --thread-cutoff` (docs/benchmarks_fft.md, "Wired in"): on the
+# 2-core VM at load 11, two threads were 1.3-23x slower than one for both engines up to 512^2, scipy also
+# at 720^2, and break-even or faster only at 1080^2.
+SERIAL_BELOW = 1 << 19
+
+
+def fft_threads(workers: int, size: int) -> int:
+    """Threads for a transform of ``size`` real values: ``workers`` (``< 1``, as scipy's -1: all cores), or
+    1 below :data:`SERIAL_BELOW`."""
+    if size < SERIAL_BELOW:
+        return 1
+    workers = int(workers)
+    return workers if workers >= 1 else (os.cpu_count() or 1)
 
 
 def _torch_transform(inverse: bool, array: np.ndarray, shape, workers: int) -> np.ndarray:
@@ -30,9 +49,105 @@ def _torch_transform(inverse: bool, array: np.ndarray, shape, workers: int) -> n
     return transform(tensor, s=tuple(shape), dim=dims).numpy()
 
 
+# ducc0 computes in the input's precision only; scipy.fft promotes float16 to float32 and integers / bools
+# to float64 first, and the ducc path does the same so that both engines return the same dtypes
+_DUCC_REAL = {np.dtype(np.float32): np.complex64, np.dtype(np.float64): np.complex128}
+_DUCC_COMPLEX = {np.dtype(np.complex64): np.float32, np.dtype(np.complex128): np.float64}
+
+
+def _ducc_input(x: np.ndarray):
+    """``x`` in a dtype ducc0 transforms (as scipy would promote it), or ``None`` for scipy to handle
+    (long double, complex input: scipy's own result or error)."""
+    if x.dtype in _DUCC_REAL:
+        return x
+    if x.dtype == np.float16:
+        return x.astype(np.float32)
+    if x.dtype.kind in "biu":
+        return x.astype(np.float64)
+    return None
+
+
+def _fit_to(x: np.ndarray, axes, shape) -> np.ndarray:
+    """``x`` zero-padded / cropped to ``shape`` on ``axes`` (what scipy's ``s=`` does; ducc0 has no ``s``)."""
+    target = list(x.shape)
+    for axis, n in zip(axes, shape):
+        target[axis] = n
+    fitted = np.zeros(target, dtype=x.dtype)
+    common = [slice(None)] * x.ndim
+    for axis, n in zip(axes, shape):
+        common[axis] = slice(0, min(n, x.shape[axis]))
+    fitted[tuple(common)] = x[tuple(common)]
+    return fitted
+
+
+def _usable_out(out, shape, dtype, source) -> bool:
+    """``out`` can receive the result directly: right shape and dtype, no overlap with the input."""
+    return (out is not None and tuple(out.shape) == tuple(shape) and out.dtype == dtype
+            and out.flags.writeable and not np.may_share_memory(out, source))
+
+
+def _deliver(result, out):
+    """The result, copied into ``out`` when one was given (and not written directly)."""
+    if out is None or result is out:
+        return result
+    out[...] = result
+    return out
+
+
+def real_forward(x, axes, shape=None, *, workers: int, engine: str = "scipy", out=None):
+    """Real FFT of ``x`` over ``axes``, zero-padded / cropped to ``shape`` there (``x``'s sizes by default).
+
+    ``engine`` ``"ducc"`` or ``"scipy"`` (pocketfft); the same dtypes either way (float32 -> complex64,
+    float64, integers -> complex128). ``out``: the spectrum is written there (directly by ducc0 when it
+    has the result's shape and dtype, else copied) and returned.
+    """
+    x = np.asarray(x)
+    axes = tuple(a % x.ndim for a in axes)
+    shape = tuple(x.shape[a] for a in axes) if shape is None else tuple(int(n) for n in shape)
+    threads = fft_threads(workers, x.size)
+    ducc = _ducc_fft() if engine == "ducc" else None
+    source = _ducc_input(x) if ducc is not None else None
+    if source is None or x.size == 0 or len(axes) != len(shape):
+        return _deliver(scipy.fft.rfftn(x, s=shape, axes=axes, workers=threads), out)
+    if tuple(source.shape[a] for a in axes) != shape:
+        source = _fit_to(source, axes, shape)
+    result_shape = list(source.shape)
+    result_shape[axes[-1]] = shape[-1] // 2 + 1
+    direct = _usable_out(out, result_shape, _DUCC_REAL[source.dtype], source)
+    result = ducc.r2c(source, axes=axes, nthreads=threads, out=out if direct else None)
+    return _deliver(result, out)
+
+
+def real_inverse(spectrum, axes, shape, *, workers: int, engine: str = "scipy", out=None, overwrite=False):
+    """Inverse of :func:`real_forward`: real output of ``shape`` on ``axes``.
+
+    ``overwrite=True`` lets the transform destroy ``spectrum`` (a temporary): pocketfft then saves a copy
+    only in some cases, ducc0 keeps the peak at input + output. ducc0 runs when the spectrum already has
+    the shape ``shape`` implies (``shape[-1] // 2 + 1`` on the last axis); any other case goes to scipy,
+    which crops / zero-pads it.
+    """
+    spectrum = np.asarray(spectrum)
+    axes = tuple(a % spectrum.ndim for a in axes)
+    shape = tuple(int(n) for n in shape)
+    threads = fft_threads(workers, spectrum.size * 2)
+    ducc = _ducc_fft() if engine == "ducc" else None
+    expected = shape[:-1] + (shape[-1] // 2 + 1,)
+    if (ducc is None or spectrum.dtype not in _DUCC_COMPLEX or spectrum.size == 0
+            or tuple(spectrum.shape[a] for a in axes) != expected):
+        return _deliver(scipy.fft.irfftn(spectrum, s=shape, axes=axes, workers=threads, overwrite_x=overwrite),
+                        out)
+    result_shape = list(spectrum.shape)
+    result_shape[axes[-1]] = shape[-1]
+    direct = _usable_out(out, result_shape, _DUCC_COMPLEX[spectrum.dtype], spectrum)
+    # inorm=2: divide by the product of the transformed sizes, scipy's norm="backward"
+    result = ducc.c2r(spectrum, axes=axes, lastsize=shape[-1], forward=False, inorm=2, nthreads=threads,
+                      out=out if direct else None,
+                      allow_overwriting_input=bool(overwrite and spectrum.flags.writeable))
+    return _deliver(result, out)
+
 
 class NumpyBackend:
-    """Array operations used by the solvers, on NumPy arrays with ``scipy.fft``.
+    """Array operations used by the solvers, on NumPy arrays (transforms by ducc0 or ``scipy.fft``).
 
     Every solver touches arrays only through ``+ - * /``, slicing, and these methods, so a backend with the
     same methods (PyTorch, see :mod:`deconvkit.backends.torch`) runs the same solver code unchanged.
@@ -41,10 +156,9 @@ class NumpyBackend:
     name = "numpy"
 
     def __init__(self, workers: int | None = None, fft: str | None = None):
-        if fft is not None and fft not in FFT_ENGINES:
-            raise DeconvkitError(f"fft must be one of {FFT_ENGINES}, got {fft!r}")
         self._workers = workers
-        self._fft = fft
+        # checked now: an unknown name, or "ducc" without ducc0, fails here rather than at the first transform
+        self._fft = None if fft is None else _check_engine(fft)
 
     @property
     def workers(self) -> int:
@@ -52,36 +166,33 @@ class NumpyBackend:
 
     @property
     def fft_engine(self) -> str:
-        return current_fft_engine() if self._fft is None else self._fft
+        """``"scipy"``, ``"ducc"`` or ``"torch"`` (an ``"auto"`` setting resolved)."""
+        return current_fft_engine() if self._fft is None else _resolve_engine(self._fft)
 
     # --- transforms over the trailing ``ndim`` axes -------------------------------------------------
     def rfftn(self, x, shape, out=None):
         """Real FFT over the trailing ``len(shape)`` axes (zero-padding ``x`` up to ``shape``).
 
-        float32 in -> complex64 out. ``out`` is accepted for interface compatibility with backends that
-        can write into a preallocated spectrum; ``scipy.fft`` always returns a fresh array.
+        float32 in -> complex64 out. With ``out`` (a reused spectrum buffer) the result is written there
+        and ``out`` is returned: ducc0 writes into it directly (no allocation, no page faults on a large
+        array), the other engines copy their result into it.
         """
-        if self.fft_engine == "torch":
-            return _torch_transform(False, x, shape, self.workers)
-        axes = tuple(range(-len(shape), 0))
-        return scipy.fft.rfftn(x, s=shape, axes=axes, workers=self.workers)
+        engine = self.fft_engine
+        if engine == "torch":
+            return _deliver(_torch_transform(False, x, shape, self.workers), out)
+        return real_forward(x, tuple(range(-len(shape), 0)), shape, workers=self.workers, engine=engine, out=out)
 
     def irfftn(self, spectrum, shape, out=None, overwrite=False):
-        """Inverse of :meth:`rfftn` (real output of ``shape`` on the trailing axes).
+        """Inverse of :meth:`rfftn` (real output of ``shape`` on the trailing axes; into ``out`` if given).
 
-        ``overwrite=True`` lets the transform destroy ``spectrum`` (saves one spectrum-sized copy inside
-        pocketfft); use it only on a temporary.
+        ``overwrite=True`` lets the transform destroy ``spectrum`` (saves a spectrum-sized temporary
+        inside the engine); use it only on a temporary.
         """
-        if self.fft_engine == "torch":
-            result = _torch_transform(True, spectrum, shape, self.workers)
-        else:
-            axes = tuple(range(-len(shape), 0))
-            result = scipy.fft.irfftn(spectrum, s=shape, axes=axes, workers=self.workers,
-                                      overwrite_x=overwrite)
-        if out is not None:
-            out[...] = result
-            return out
-        return result
+        engine = self.fft_engine
+        if engine == "torch":
+            return _deliver(_torch_transform(True, spectrum, shape, self.workers), out)
+        return real_inverse(spectrum, tuple(range(-len(shape), 0)), shape, workers=self.workers, engine=engine,
+                            out=out, overwrite=overwrite)
 
     # --- conversion ----------------------------------------------------------------------------------
     def asarray(self, x, dtype=None):

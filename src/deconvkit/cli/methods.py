@@ -1,4 +1,4 @@
-"""``deconvkit methods``: list the registered deconvolution methods and PSF models."""
+"""``deconvkit methods``: list the registered deconvolution methods and PSF models, and the FFT engine."""
 
 from __future__ import annotations
 
@@ -15,13 +15,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..backends import describe_fft
     from ..psf import available
     from ..solvers import SOLVERS
 
+    fft = describe_fft()  # the engine the NumPy backend's transforms use here (DECONVKIT_FFT, extra [fast])
     if args.json:
         emit_json({"methods": {n: {"summary": s.summary, "boundary": s.boundary, "params": s.params}
                                for n, s in sorted(SOLVERS.items())},
-                   "psf_models": {n: m.usage() for n, m in available().items()}})
+                   "psf_models": {n: m.usage() for n, m in available().items()},
+                   "fft": fft})
         return 0
     print("methods (deconvkit deblur --method NAME --set key=value):")
     for name, spec in sorted(SOLVERS.items()):
@@ -31,4 +34,5 @@ def run(args: argparse.Namespace) -> int:
     print("PSF models (--psf SPEC):")
     for model in available().values():
         print(f"  {model.usage()}")
+    print(f"FFT engine: {fft} (DECONVKIT_FFT=auto|scipy|ducc|torch, DECONVKIT_WORKERS=N)")
     return 0
