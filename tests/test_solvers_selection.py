@@ -116,10 +116,11 @@ def test_gaussian_field_picks_a_linear_solver_that_beats_tv(rng):
     assert psnr(restored, reference) > tv + 1.0
 
 
-@pytest.mark.parametrize("eps", [None, 0.01])
-def test_projected_sure_of_a_linear_solver_matches_its_true_risk(eps):
+@pytest.mark.parametrize("eps, margin", [(None, 0), (0.01, 0), (None, 6), (0.01, 6)])
+def test_projected_sure_of_a_linear_solver_matches_its_true_risk(eps, margin):
     """For a fixed linear estimator SURE is unbiased; on one realisation it must land within the spread
-    of the true weighted risk (computed from the noiseless data) over realisations."""
+    of the true weighted risk (computed from the noiseless data) over realisations. With a margin, the
+    risk of the predictions away from the crop's border only."""
     sharp = smooth_gaussian_field(np.random.default_rng(1), (96, 96))
     psf = deconvkit.psf.gaussian(1.2)
     clean = deconvkit.blur(sharp, psf, boundary="valid")
@@ -128,7 +129,9 @@ def test_projected_sure_of_a_linear_solver_matches_its_true_risk(eps):
     for seed in range(4):
         y = clean + np.random.default_rng(10 + seed).normal(0, sigma, clean.shape)
         problem = Problem(y[None], psf, "unknown", noise_sigma=sigma)
-        crop = SureCrop(y[None], problem, {"saturation": None}, eps=eps, probes=2)
+        crop = SureCrop(y[None], problem, {"saturation": None}, eps=eps, probes=2, margin=margin)
+        if margin:
+            assert crop.count == np.prod([n - 2 * margin for n in y.shape])  # the kept predictions
 
         def solve(p, fixed):
             x, _ = deconvkit.solvers.SOLVERS["tikhonov"].func(p, lam=3e-3, tol=1e-8, iterations=300)
@@ -140,6 +143,28 @@ def test_projected_sure_of_a_linear_solver_matches_its_true_risk(eps):
         estimates.append(risk)
     # the mean of four unbiased estimates against the mean true risk
     assert abs(np.mean(estimates) - np.mean(truths)) < 0.15 * np.mean(truths)
+
+
+def test_scoring_other_estimates_from_the_same_solves_matches_crops_built_for_them():
+    # rank_candidates' variants re-score stored predictions; each must equal the risk that a crop built
+    # with that projection, margin and probe count computes from its own solves
+    sharp = smooth_gaussian_field(np.random.default_rng(2), (64, 64))
+    psf = deconvkit.psf.gaussian(1.0)
+    y = deconvkit.blur(sharp, psf, boundary="valid", noise=0.01, rng=4)
+    problem = Problem(y[None], psf, "unknown", noise_sigma=0.01)
+
+    def solve(p, fixed):
+        x, _ = deconvkit.solvers.SOLVERS["tikhonov"].func(p, lam=3e-3)
+        return p.backend.to_numpy(p.forward(x)), None
+
+    shared = SureCrop(y[None], problem, {"saturation": None}, eps=0.01, probes=3)
+    solved = shared.predictions(solve)
+    for eps, margin, probes in [(0.01, 0, 3), (None, 4, 2), (1e-3, 2, 1)]:
+        own = SureCrop(y[None], problem, {"saturation": None}, eps=eps, probes=probes, margin=margin)
+        expected, _ = own.risk(solve)
+        risk, _ = shared.score(*solved, eps=eps, margin=margin, probes=probes)
+        assert risk == pytest.approx(expected, rel=1e-9)
+        assert shared.kept_count(margin) == own.count
 
 
 def test_choose_keeps_tv_unless_the_gap_is_clear():
