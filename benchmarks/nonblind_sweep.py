@@ -305,7 +305,7 @@ RISK_VARIANTS = {
 }
 
 
-def risk_variants(blurred, psf, info):
+def risk_variants(blurred, psf, info, hidden=True):
     """Every :data:`RISK_VARIANTS` ranking of the candidates on auto's crop, from one set of solves."""
     from deconvkit.solvers import _selection
     from deconvkit.solvers._base import Problem
@@ -325,7 +325,8 @@ def risk_variants(blurred, psf, info):
     _, _, ranked = _selection.rank_candidates(crop, params, lam, variants=variants)
     result = {name: {"ranking": [[n, r] for n, r in ranking], "errors": errors}
               for name, (ranking, errors) in ranked.items()}
-    result["hidden"] = hidden_energies(crop, params, lam)
+    if hidden:
+        result["hidden"] = hidden_energies(crop, params, lam)
     base, own = dict(result["base"]["ranking"]), dict(info["ranking"])
     drift = max(abs(base[n] - own[n]) / abs(own[n]) for n in own)
     if drift > 1e-6:
@@ -449,28 +450,39 @@ def analyse_selection(rows, rule=None):
 TIE_DB = 0.005
 
 
-def switch_rule(margin, sigmas):
-    """``choose`` with another margin (fraction of TV's risk) and number of standard errors."""
-    from deconvkit.solvers._selection import choose
+def switch_rule(margin, sigmas, switchable=None):
+    """``choose`` with another margin (fraction of TV's risk), number of standard errors and set of
+    candidates that may replace TV (default: auto's)."""
+    from deconvkit.solvers._selection import SWITCHABLE, choose
 
-    return lambda ranking, errors: choose(ranking, errors, margin=margin, sigmas=sigmas)
+    switchable = SWITCHABLE if switchable is None else switchable
+    return lambda ranking, errors: choose(ranking, errors, margin=margin, sigmas=sigmas, switchable=switchable)
 
 
-def fit_switch(rows):
-    """The (margin, sigmas) of the switch rule that maximises the mean PSNR gain over TV on ``rows``
-    (calibration cases); among rules within ``TIE_DB`` of the best, the most conservative (largest margin,
-    then most errors), so that a near-tie in calibration keeps TV's measured default."""
+# the sets of candidates that may replace TV, tried by --fit-switch (RL is ranked either way)
+SWITCHABLE_SETS = (("hyper_laplacian", "richardson_lucy", "tikhonov", "wiener"),
+                   ("hyper_laplacian", "tikhonov", "wiener"))
+
+
+def fit_switch(rows, verbose=True):
+    """The (margin, sigmas, switchable) of the switch rule that maximises the mean PSNR gain over TV on
+    ``rows`` (calibration cases); among rules within ``TIE_DB`` of the best, the most conservative (largest
+    margin, then most errors, then fewest switchable candidates), so that a near-tie in calibration keeps
+    TV's measured default."""
     results = []
-    for margin in (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3):
-        for sigmas in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5):
-            rule = switch_rule(margin, sigmas)
-            gain = np.mean([r["psnr"][rule(r["ranking"], r["errors"])] - r["psnr"]["tv"] for r in rows])
-            results.append((float(gain), margin, sigmas))
-    best = max(g for g, _, _ in results)
-    gain, margin, sigmas = max((r for r in results if r[0] >= best - TIE_DB), key=lambda r: (r[1], r[2]))
-    print(f"switch rule fitted on {len(rows)} calibration cases: margin {margin}, {sigmas} standard errors "
-          f"(mean gain over TV {gain:+.3f} dB; best of the grid {best:+.3f})")
-    return margin, sigmas
+    for switchable in SWITCHABLE_SETS:
+        for margin in (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3):
+            for sigmas in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5):
+                rule = switch_rule(margin, sigmas, switchable)
+                gain = np.mean([r["psnr"][rule(r["ranking"], r["errors"])] - r["psnr"]["tv"] for r in rows])
+                results.append((float(gain), margin, sigmas, switchable))
+    best = max(r[0] for r in results)
+    gain, margin, sigmas, switchable = max((r for r in results if r[0] >= best - TIE_DB),
+                                           key=lambda r: (r[1], r[2], -len(r[3])))
+    if verbose:
+        print(f"switch rule fitted on {len(rows)} calibration cases: margin {margin}, {sigmas} standard errors, "
+              f"switchable {', '.join(switchable)} (mean gain over TV {gain:+.3f} dB; best of the grid {best:+.3f})")
+    return margin, sigmas, switchable
 
 
 def with_variant(rows, variant):
@@ -493,21 +505,22 @@ def with_variant(rows, variant):
 
 
 def variant_names():
-    return [name + extra for name in RISK_VARIANTS for extra in ("", "+hidden0.25", "+hidden0.5", "+hidden1")]
+    return [name + extra for name in RISK_VARIANTS
+            for extra in ("", "+hidden0.01", "+hidden0.03", "+hidden0.1", "+hidden0.3", "+hidden1")]
 
 
 def run_analysis(args):
     calibration = with_variant([row for path in args.fit_switch for row in json.loads(path.read_text())],
                                args.variant)
-    margin, sigmas = fit_switch(calibration)
-    rule = switch_rule(margin, sigmas)
+    margin, sigmas, switchable = fit_switch(calibration)
+    rule = switch_rule(margin, sigmas, switchable)
     print("\ncalibration, re-chosen with the fitted rule:")
     analyse_selection(calibration, rule)
     evaluation = with_variant([row for path in args.evaluate for row in json.loads(path.read_text())], args.variant)
     if evaluation:
         print("\nevaluation, re-chosen with the fitted rule:")
         analyse_selection(evaluation, rule)
-    return {"margin": margin, "sigmas": sigmas}
+    return {"margin": margin, "sigmas": sigmas, "switchable": list(switchable)}
 
 
 def run_calibration(args):

@@ -178,6 +178,13 @@ def test_choose_keeps_tv_unless_the_gap_is_clear():
     assert choose([("tv", 1.0), ("wiener", 1.1)], {"wiener": 1e-6, "tv": 0.0}) == "tv"
     # the thresholds are parameters: with none, the best-ranked candidate always wins
     assert choose([("wiener", 0.99), ("tv", 1.0)], {"wiener": 1.0, "tv": 0.0}, margin=0, sigmas=0) == "wiener"
+    # RL is ranked but does not replace TV: the best of the others is tested against the rule instead
+    assert "richardson_lucy" not in _selection.SWITCHABLE
+    errors = {"richardson_lucy": 1e-6, "wiener": 1e-6, "tikhonov": 1e-6, "tv": 0.0}
+    ranking = [("richardson_lucy", 0.5), ("wiener", 0.95), ("tv", 1.0), ("tikhonov", 1.1)]
+    assert choose(ranking, errors) == "tv"  # Wiener, the best switchable one, is within the margin
+    assert choose([("richardson_lucy", 0.5), ("wiener", 0.6), ("tv", 1.0)], errors) == "wiener"
+    assert choose(ranking, errors, switchable=_selection.CANDIDATES[1:]) == "richardson_lucy"
 
 
 def test_standard_error_of_blocks_against_the_sample_formula(rng):

@@ -70,7 +70,8 @@ _SURE_ITERATIONS = TV_SHORT_ITERATIONS
             "lam_scale": "multiply the chosen weight (default 1; deconvkit.deblur raises it because an "
                          "estimated PSF's error acts as extra noise; TV is then kept)",
             "solver_rule": "'sure' (default): rank TV, hyper-Laplacian, RL, Tikhonov and Wiener by a "
-                           "projected SURE on the same crop and use the best (info['ranking']); a "
+                           "projected SURE on the same crop and use the best of TV, hyper-Laplacian, "
+                           "Tikhonov and Wiener when it clears the switch rule (info['ranking']); a "
                            "candidate's name ('tv', 'hyper_laplacian', 'richardson_lucy', 'tikhonov', "
                            "'wiener'): always that one, solved as auto would solve it"},
 )
