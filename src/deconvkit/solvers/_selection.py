@@ -16,7 +16,8 @@ iterative ones are shortened on the crop):
 
 * ``tv``: the SURE-chosen weight (scored by the weight search itself);
 * ``hyper_laplacian``: its noise rule, ``alpha = 2/3`` (its full iteration schedule);
-* ``richardson_lucy``: the discrepancy-principle stop (at most 200 iterations);
+* ``richardson_lucy``: the discrepancy-principle stop (at most 200 iterations); ranked and reported, but
+  not among the candidates that may replace TV (:data:`SWITCHABLE`);
 * ``tikhonov``: the GCV weight within a factor 4 of its noise rule (the closed-form candidate).
 """
 

@@ -6,7 +6,8 @@ The choice, measured on the Levin et al. 2009 captures and a synthetic sweep (``
   Tikhonov, Wiener and Richardson-Lucy at their own automatic settings, and it is convex, so its result
   does not depend on a continuation schedule; per image, a candidate whose projected SURE on the same crop
   is clearly lower (a margin and a number of standard errors fitted on calibration images,
-  :mod:`._selection`) replaces it, and the ranking is reported in ``info["ranking"]``;
+  :mod:`._selection`) replaces it (RL is ranked but never replaces it: ``_selection.SWITCHABLE``), and
+  the ranking is reported in ``info["ranking"]``;
 * the boundary strategy is ``"unknown"`` (exact camera model: the frame sees a larger scene);
 * the noise level is estimated once from the blurred data and shared by all channels
   (:func:`deconvkit.noise.estimate_noise`);
