@@ -290,6 +290,83 @@ def selection_image(name, size=256):
     return class_image(name, size)
 
 
+# --selection also records these risk estimates, computed from the same crop solves as auto's own ranking
+# (4 probes instead of 2; "margin" leaves the predictions within one PSF half-width of the crop's border
+# out of the risk, where they depend on the estimate beyond the frame), so that --fit-switch --variant can
+# compare them without re-solving. "base" must reproduce auto's info["ranking"].
+RISK_VARIANTS = {
+    "base": {"eps": 0.01, "margin": 0, "probes": 2},
+    "probes4": {"eps": 0.01, "margin": 0, "probes": 4},
+    "margin": {"eps": 0.01, "margin": "half", "probes": 2},
+    "margin_probes4": {"eps": 0.01, "margin": "half", "probes": 4},
+    "margin2_probes4": {"eps": 0.01, "margin": "full", "probes": 4},
+    "prediction_margin_probes4": {"eps": None, "margin": "half", "probes": 4},
+    "eps1e-3_margin_probes4": {"eps": 1e-3, "margin": "half", "probes": 4},
+}
+
+
+def risk_variants(blurred, psf, info, hidden=True):
+    """Every :data:`RISK_VARIANTS` ranking of the candidates on auto's crop, from one set of solves."""
+    from deconvkit.solvers import _selection
+    from deconvkit.solvers._base import Problem
+    from deconvkit.solvers.auto import _central_crop, looks_non_negative
+    from deconvkit.solvers.tv import default_tv_lam
+
+    if info.get("ranking") is None:
+        return None
+    sigma = info["noise_sigma_estimate"]
+    problem = Problem(np.ascontiguousarray(blurred[None]), psf / psf.sum(), "unknown", noise_sigma=sigma)
+    params = {"saturation": "auto", "nonneg": looks_non_negative(problem)}
+    lam = default_tv_lam(sigma) * info["lam_sure_factor"]
+    half = max(k // 2 for k in psf.shape)
+    widths = {0: 0, "half": half, "full": 2 * half + 1}
+    crop = _selection.SureCrop(_central_crop(problem), problem, params, eps=_selection.PROJECTION_EPS, probes=4)
+    variants = {name: {**v, "margin": widths[v["margin"]]} for name, v in RISK_VARIANTS.items()}
+    _, _, ranked = _selection.rank_candidates(crop, params, lam, variants=variants)
+    result = {name: {"ranking": [[n, r] for n, r in ranking], "errors": errors}
+              for name, (ranking, errors) in ranked.items()}
+    if hidden:
+        result["hidden"] = hidden_energies(crop, params, lam)
+    base, own = dict(result["base"]["ranking"]), dict(info["ranking"])
+    drift = max(abs(base[n] - own[n]) / abs(own[n]) for n in own)
+    if drift > 1e-6:
+        print(f"warning: the 'base' risk variant differs from auto's ranking by {drift:.1e} (relative)")
+    return result
+
+
+def hidden_energies(crop, params, lam):
+    """Per candidate, the mean power its crop solution puts where the projected risk is blind: the
+    frame's (Hann-windowed) power where ``|H|^2 < eps`` (the projection's regularisation). Where the data
+    say nothing about the scene, ``E|X_hat - X|^2 = |X_hat|^2 + S`` for an estimate uncorrelated with the
+    truth there: energy put there is error unless the prior guesses it right (an experiment, not used by
+    auto)."""
+    from deconvkit.fft import otf_abs2
+    from deconvkit.solvers import SOLVERS, _selection
+
+    sub = crop.sub
+    frame = crop.data.shape[1:]
+    rest = {"saturation": params.get("saturation", "auto")}
+    images = {
+        "tv": SOLVERS["tv"](sub, lam=lam, iterations=_selection._TV_ITERATIONS, nonneg=params["nonneg"], **rest)[0],
+        "hyper_laplacian": SOLVERS["hyper_laplacian"](sub, inner=_selection._HL_INNER, nonneg=params["nonneg"],
+                                                      **rest)[0],
+        "richardson_lucy": SOLVERS["richardson_lucy"](sub)[0],
+        "tikhonov": SOLVERS["tikhonov"](sub)[0],
+    }
+    images = {name: sub.backend.to_numpy(sub.crop(x)) for name, x in images.items()}
+    pad = _selection._padded(sub)
+    images["wiener"] = pad.backend.to_numpy(pad.crop(SOLVERS["wiener"](pad)[0]))
+    transfer = otf_abs2(np.asarray(sub.psf, dtype=np.float64), frame)
+    hidden = transfer < _selection.PROJECTION_EPS
+    window = np.outer(np.hanning(frame[0]), np.hanning(frame[1]))
+    out = {}
+    for name, image in images.items():
+        channel = image.reshape((-1,) + frame)[0].astype(np.float64)
+        power = np.abs(np.fft.rfft2((channel - channel.mean()) * window)) ** 2 / (window**2).sum()
+        out[name] = float(power[hidden].sum() / power.size)
+    return out
+
+
 def run_selection(args):
     """Per case: every candidate's true PSNR as ``auto`` would solve it, the ranking's risks, auto's choice."""
     images = SELECTION_CALIBRATION if args.selection == "calibration" else CLASS_IMAGES
@@ -317,7 +394,7 @@ def run_selection(args):
                            "size": list(sharp.shape), "chosen": info["method"],
                            "auto": psnr(restored, reference), "auto_time_s": seconds,
                            "ranking": info.get("ranking"), "errors": info.get("ranking_standard_error"),
-                           "psnr": {}}
+                           "variants": risk_variants(blurred, psf, info), "psnr": {}}
                     for name in CANDIDATES:
                         if name == info["method"]:
                             row["psnr"][name] = row["auto"]
@@ -373,41 +450,77 @@ def analyse_selection(rows, rule=None):
 TIE_DB = 0.005
 
 
-def switch_rule(margin, sigmas):
-    """``choose`` with another margin (fraction of TV's risk) and number of standard errors."""
-    from deconvkit.solvers._selection import choose
+def switch_rule(margin, sigmas, switchable=None):
+    """``choose`` with another margin (fraction of TV's risk), number of standard errors and set of
+    candidates that may replace TV (default: auto's)."""
+    from deconvkit.solvers._selection import SWITCHABLE, choose
 
-    return lambda ranking, errors: choose(ranking, errors, margin=margin, sigmas=sigmas)
+    switchable = SWITCHABLE if switchable is None else switchable
+    return lambda ranking, errors: choose(ranking, errors, margin=margin, sigmas=sigmas, switchable=switchable)
 
 
-def fit_switch(rows):
-    """The (margin, sigmas) of the switch rule that maximises the mean PSNR gain over TV on ``rows``
-    (calibration cases); among rules within ``TIE_DB`` of the best, the most conservative (largest margin,
-    then most errors), so that a near-tie in calibration keeps TV's measured default."""
+# the sets of candidates that may replace TV, tried by --fit-switch (RL is ranked either way)
+SWITCHABLE_SETS = (("hyper_laplacian", "richardson_lucy", "tikhonov", "wiener"),
+                   ("hyper_laplacian", "tikhonov", "wiener"))
+
+
+def fit_switch(rows, verbose=True):
+    """The (margin, sigmas, switchable) of the switch rule that maximises the mean PSNR gain over TV on
+    ``rows`` (calibration cases); among rules within ``TIE_DB`` of the best, the most conservative (largest
+    margin, then most errors, then fewest switchable candidates), so that a near-tie in calibration keeps
+    TV's measured default."""
     results = []
-    for margin in (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3):
-        for sigmas in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5):
-            rule = switch_rule(margin, sigmas)
-            gain = np.mean([r["psnr"][rule(r["ranking"], r["errors"])] - r["psnr"]["tv"] for r in rows])
-            results.append((float(gain), margin, sigmas))
-    best = max(g for g, _, _ in results)
-    gain, margin, sigmas = max((r for r in results if r[0] >= best - TIE_DB), key=lambda r: (r[1], r[2]))
-    print(f"switch rule fitted on {len(rows)} calibration cases: margin {margin}, {sigmas} standard errors "
-          f"(mean gain over TV {gain:+.3f} dB; best of the grid {best:+.3f})")
-    return margin, sigmas
+    for switchable in SWITCHABLE_SETS:
+        for margin in (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3):
+            for sigmas in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5):
+                rule = switch_rule(margin, sigmas, switchable)
+                gain = np.mean([r["psnr"][rule(r["ranking"], r["errors"])] - r["psnr"]["tv"] for r in rows])
+                results.append((float(gain), margin, sigmas, switchable))
+    best = max(r[0] for r in results)
+    gain, margin, sigmas, switchable = max((r for r in results if r[0] >= best - TIE_DB),
+                                           key=lambda r: (r[1], r[2], -len(r[3])))
+    if verbose:
+        print(f"switch rule fitted on {len(rows)} calibration cases: margin {margin}, {sigmas} standard errors, "
+              f"switchable {', '.join(switchable)} (mean gain over TV {gain:+.3f} dB; best of the grid {best:+.3f})")
+    return margin, sigmas, switchable
+
+
+def with_variant(rows, variant):
+    """The rows with their ranking and errors replaced by those of the risk estimate ``variant``: a name of
+    :data:`RISK_VARIANTS`, optionally ``+hiddenC``: plus ``C`` times each candidate's hidden-band power
+    (:func:`hidden_energies`)."""
+    if variant is None:
+        return rows
+    name, _, extra = variant.partition("+hidden")
+    scale = float(extra) if extra else 0.0
+    out = []
+    for r in rows:
+        if not r.get("variants"):
+            continue
+        hidden = r["variants"]["hidden"]
+        ranking = sorted(([n, risk + scale * hidden[n]] for n, risk in r["variants"][name]["ranking"]),
+                         key=lambda item: item[1])
+        out.append({**r, "ranking": ranking, "errors": r["variants"][name]["errors"]})
+    return out
+
+
+def variant_names():
+    return [name + extra for name in RISK_VARIANTS
+            for extra in ("", "+hidden0.01", "+hidden0.03", "+hidden0.1", "+hidden0.3", "+hidden1")]
 
 
 def run_analysis(args):
-    calibration = [row for path in args.fit_switch for row in json.loads(path.read_text())]
-    margin, sigmas = fit_switch(calibration)
-    rule = switch_rule(margin, sigmas)
+    calibration = with_variant([row for path in args.fit_switch for row in json.loads(path.read_text())],
+                               args.variant)
+    margin, sigmas, switchable = fit_switch(calibration)
+    rule = switch_rule(margin, sigmas, switchable)
     print("\ncalibration, re-chosen with the fitted rule:")
     analyse_selection(calibration, rule)
-    evaluation = [row for path in args.evaluate for row in json.loads(path.read_text())]
+    evaluation = with_variant([row for path in args.evaluate for row in json.loads(path.read_text())], args.variant)
     if evaluation:
         print("\nevaluation, re-chosen with the fitted rule:")
         analyse_selection(evaluation, rule)
-    return {"margin": margin, "sigmas": sigmas}
+    return {"margin": margin, "sigmas": sigmas, "switchable": list(switchable)}
 
 
 def run_calibration(args):
@@ -492,6 +605,8 @@ def main(argv=None):
                         help="fit the ranking's switch rule on a --selection calibration JSON and report it on "
                              "the --evaluate JSONs (no solving)")
     parser.add_argument("--evaluate", type=Path, nargs="*", default=[])
+    parser.add_argument("--variant", choices=variant_names(),
+                        help="with --fit-switch: use this stored risk estimate instead of auto's own ranking")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if args.check_rl:

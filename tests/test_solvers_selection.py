@@ -116,10 +116,11 @@ def test_gaussian_field_picks_a_linear_solver_that_beats_tv(rng):
     assert psnr(restored, reference) > tv + 1.0
 
 
-@pytest.mark.parametrize("eps", [None, 0.01])
-def test_projected_sure_of_a_linear_solver_matches_its_true_risk(eps):
+@pytest.mark.parametrize("eps, margin", [(None, 0), (0.01, 0), (None, 6), (0.01, 6)])
+def test_projected_sure_of_a_linear_solver_matches_its_true_risk(eps, margin):
     """For a fixed linear estimator SURE is unbiased; on one realisation it must land within the spread
-    of the true weighted risk (computed from the noiseless data) over realisations."""
+    of the true weighted risk (computed from the noiseless data) over realisations. With a margin, the
+    risk of the predictions away from the crop's border only."""
     sharp = smooth_gaussian_field(np.random.default_rng(1), (96, 96))
     psf = deconvkit.psf.gaussian(1.2)
     clean = deconvkit.blur(sharp, psf, boundary="valid")
@@ -128,7 +129,9 @@ def test_projected_sure_of_a_linear_solver_matches_its_true_risk(eps):
     for seed in range(4):
         y = clean + np.random.default_rng(10 + seed).normal(0, sigma, clean.shape)
         problem = Problem(y[None], psf, "unknown", noise_sigma=sigma)
-        crop = SureCrop(y[None], problem, {"saturation": None}, eps=eps, probes=2)
+        crop = SureCrop(y[None], problem, {"saturation": None}, eps=eps, probes=2, margin=margin)
+        if margin:
+            assert crop.count == np.prod([n - 2 * margin for n in y.shape])  # the kept predictions
 
         def solve(p, fixed):
             x, _ = deconvkit.solvers.SOLVERS["tikhonov"].func(p, lam=3e-3, tol=1e-8, iterations=300)
@@ -142,6 +145,28 @@ def test_projected_sure_of_a_linear_solver_matches_its_true_risk(eps):
     assert abs(np.mean(estimates) - np.mean(truths)) < 0.15 * np.mean(truths)
 
 
+def test_scoring_other_estimates_from_the_same_solves_matches_crops_built_for_them():
+    # rank_candidates' variants re-score stored predictions; each must equal the risk that a crop built
+    # with that projection, margin and probe count computes from its own solves
+    sharp = smooth_gaussian_field(np.random.default_rng(2), (64, 64))
+    psf = deconvkit.psf.gaussian(1.0)
+    y = deconvkit.blur(sharp, psf, boundary="valid", noise=0.01, rng=4)
+    problem = Problem(y[None], psf, "unknown", noise_sigma=0.01)
+
+    def solve(p, fixed):
+        x, _ = deconvkit.solvers.SOLVERS["tikhonov"].func(p, lam=3e-3)
+        return p.backend.to_numpy(p.forward(x)), None
+
+    shared = SureCrop(y[None], problem, {"saturation": None}, eps=0.01, probes=3)
+    solved = shared.predictions(solve)
+    for eps, margin, probes in [(0.01, 0, 3), (None, 4, 2), (1e-3, 2, 1)]:
+        own = SureCrop(y[None], problem, {"saturation": None}, eps=eps, probes=probes, margin=margin)
+        expected, _ = own.risk(solve)
+        risk, _ = shared.score(*solved, eps=eps, margin=margin, probes=probes)
+        assert risk == pytest.approx(expected, rel=1e-9)
+        assert shared.kept_count(margin) == own.count
+
+
 def test_choose_keeps_tv_unless_the_gap_is_clear():
     margin, sigmas = _selection.SWITCH_MARGIN, _selection.SWITCH_SIGMAS
     gap = 2 * margin  # the best candidate's risk is 2 margins below TV's (of 1.0)
@@ -153,6 +178,13 @@ def test_choose_keeps_tv_unless_the_gap_is_clear():
     assert choose([("tv", 1.0), ("wiener", 1.1)], {"wiener": 1e-6, "tv": 0.0}) == "tv"
     # the thresholds are parameters: with none, the best-ranked candidate always wins
     assert choose([("wiener", 0.99), ("tv", 1.0)], {"wiener": 1.0, "tv": 0.0}, margin=0, sigmas=0) == "wiener"
+    # RL is ranked but does not replace TV: the best of the others is tested against the rule instead
+    assert "richardson_lucy" not in _selection.SWITCHABLE
+    errors = {"richardson_lucy": 1e-6, "wiener": 1e-6, "tikhonov": 1e-6, "tv": 0.0}
+    ranking = [("richardson_lucy", 0.5), ("wiener", 0.95), ("tv", 1.0), ("tikhonov", 1.1)]
+    assert choose(ranking, errors) == "tv"  # Wiener, the best switchable one, is within the margin
+    assert choose([("richardson_lucy", 0.5), ("wiener", 0.6), ("tv", 1.0)], errors) == "wiener"
+    assert choose(ranking, errors, switchable=_selection.CANDIDATES[1:]) == "richardson_lucy"
 
 
 def test_standard_error_of_blocks_against_the_sample_formula(rng):

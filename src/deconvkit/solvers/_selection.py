@@ -16,7 +16,8 @@ iterative ones are shortened on the crop):
 
 * ``tv``: the SURE-chosen weight (scored by the weight search itself);
 * ``hyper_laplacian``: its noise rule, ``alpha = 2/3`` (its full iteration schedule);
-* ``richardson_lucy``: the discrepancy-principle stop (at most 200 iterations);
+* ``richardson_lucy``: the discrepancy-principle stop (at most 200 iterations); ranked and reported, but
+  not among the candidates that may replace TV (:data:`SWITCHABLE`);
 * ``tikhonov``: the GCV weight within a factor 4 of its noise rule (the closed-form candidate).
 """
 
@@ -43,6 +44,12 @@ CANDIDATES = ("tv", "hyper_laplacian", "richardson_lucy", "tikhonov", "wiener")
 # development cases) switched on none of the 24 class-evaluation cases.
 SWITCH_MARGIN = 0.10
 SWITCH_SIGMAS = 1.5
+# The candidates that may replace TV; RL is ranked and reported but never replaces it. Measured (2026-12-02,
+# docs/benchmarks.md): RL with its discrepancy stop was truly best in none of the calibration or evaluation
+# cases (on star fields TV beats it by 0.6-13 dB), but its projected risk can come out far below TV's where
+# its error lies in the PSF's stop band, which no data-domain risk sees: on `cell` with the defocus disk at
+# 0.5% noise RL ranked first by 28% and 5 standard errors (with a border margin) and was 0.47 dB below TV.
+SWITCHABLE = ("hyper_laplacian", "tikhonov", "wiener")
 # random probes of the ranking's divergence estimates
 PROBES = 2
 # blocks (pixels per axis) over which per-pixel SURE terms are summed to estimate a difference's scatter
@@ -78,7 +85,7 @@ class SureCrop:
         Regularisation of the partial inverse ``W`` (projected risk); None: the prediction risk.
     """
 
-    def __init__(self, data, problem, params, *, seed=0, eps=None, probes=1):
+    def __init__(self, data, problem, params, *, seed=0, eps=None, probes=1, margin=0):
         self.data = data
         self.sigma = sigma = problem.noise_sigma
         self.backend = problem.backend
@@ -92,20 +99,55 @@ class SureCrop:
         weight = saturation_weight(self.sub, params.get("saturation"))
         self.keep = (np.ones(data.shape[1:], dtype=data.dtype) if weight is None
                      else self.backend.to_numpy(weight)[0])
-        self.count = float(self.keep.sum()) * data.shape[0]
-        self.eps = eps
-        self._weight_abs2 = _partial_inverse_abs2(problem.psf, data.shape[1:], eps)
-        # tr(M W^T W M) / n: the diagonal of the circulant W^T W is its mean transfer function
-        self._trace = float(self._weight_abs2.mean()) if eps is not None else 1.0
-        self._probes_weighed = [self._weigh(probe.astype(np.float64)) for probe in self.probes]
-        self._data_weighed = self._weigh(data.astype(np.float64))
+        self._saturation_keep = self.keep
+        self._psf = problem.psf
+        self._scorers = {}
+        self.eps, self.margin = eps, int(margin)
+        self.keep, self.count, self._weight_abs2, self._trace, self._probes_weighed, self._data_weighed = \
+            self._scorer(eps, self.margin, len(self.probes))
+
+    def _scorer(self, eps, margin, probes):
+        """What scoring with the projection ``eps``, a border ``margin`` and the first ``probes`` probes
+        needs (cached): the kept pixels, their count, ``|W|^2``, the noise term's trace, the weighed probes
+        and data."""
+        key = (eps, margin, probes)
+        if key not in self._scorers:
+            keep = self._saturation_keep
+            if margin > 0:  # predictions within `margin` of the crop's border are left out of the risk
+                keep = np.zeros_like(keep)
+                inner = tuple(slice(margin, n - margin) for n in keep.shape)
+                keep[inner] = self._saturation_keep[inner]
+            count = float(keep.sum()) * self.data.shape[0]
+            weight_abs2 = _partial_inverse_abs2(self._psf, self.data.shape[1:], eps)
+            # tr(M W^T W M) / n: the diagonal of the circulant W^T W is its mean transfer function
+            trace = float(weight_abs2.mean()) if eps is not None else 1.0
+            weigh = self._weigher(keep, weight_abs2)
+            self._scorers[key] = (keep, count, weight_abs2, trace,
+                                  [weigh(probe.astype(np.float64)) for probe in self.probes[:probes]],
+                                  weigh(self.data.astype(np.float64)))
+        return self._scorers[key]
+
+    @staticmethod
+    def _weigher(keep, weight_abs2):
+        """``r -> W M r`` (W: periodic partial inverse filter on the crop grid, |W| only: the phase of
+        ``W`` cancels in every inner product below; M: the kept pixels)."""
+        if weight_abs2 is None:
+            return lambda r: r * keep
+        magnitude = np.sqrt(weight_abs2)
+        return lambda r: filter_spectrum(r * keep, magnitude, tuple(range(1, r.ndim)))
 
     def _weigh(self, r):
-        """``W M r`` (W: periodic partial inverse filter on the crop grid, |W| only: the phase of ``W``
-        cancels in every inner product below; M: the kept pixels)."""
-        if self.eps is None:
-            return r * self.keep
-        return filter_spectrum(r * self.keep, np.sqrt(self._weight_abs2), tuple(range(1, r.ndim)))
+        return self._weigher(self.keep, self._weight_abs2)(r)
+
+    def kept_count(self, margin=None):
+        """The number of values the risk is averaged over with a border ``margin`` (default: this crop's)."""
+        margin = self.margin if margin is None else int(margin)
+        return self._scorer(None, margin, 0)[1]
+
+    def predictions(self, solve):
+        """The predictions of ``solve`` (see :meth:`risk`) for the data and for each probed copy."""
+        prediction, fixed = solve(self.sub, None)
+        return prediction, [solve(perturbed, fixed)[0] for perturbed in self.perturbed]
 
     def risk(self, solve):
         """SURE of ``solve``: a function ``solve(problem, fixed)`` returning ``(prediction, fixed)``, the
@@ -115,18 +157,27 @@ class SureCrop:
         ``fixed`` is None for the data and, for the probed data, whatever the first call returned (the
         data-driven parameters to hold fixed).
         """
-        prediction, fixed = solve(self.sub, None)
-        weighted = self._weigh(prediction.astype(np.float64))
-        error = weighted - self._data_weighed
+        return self.score(*self.predictions(solve))
+
+    def score(self, prediction, moved, *, eps="same", margin=None, probes=None):
+        """SURE from the predictions for the data and the probed data (:meth:`predictions`), with this
+        crop's projection, margin and probes or others (to compare risk estimates on the same solves)."""
+        eps = self.eps if eps == "same" else eps
+        margin = self.margin if margin is None else int(margin)
+        probes = len(self.probes) if probes is None else int(probes)
+        keep, count, weight_abs2, trace, probes_weighed, data_weighed = self._scorer(eps, margin, probes)
+        weigh = self._weigher(keep, weight_abs2)
+        weighted = weigh(prediction.astype(np.float64))
+        error = weighted - data_weighed
         sigma2 = self.sigma**2
         # per-pixel terms (weighted domain) whose sum over the kept pixels' count is the risk; their local
         # scatter measures how well two candidates' risks are separated (see :func:`_standard_error`)
         terms = error**2
-        for perturbed, probe in zip(self.perturbed, self._probes_weighed):
-            change = self._weigh(solve(perturbed, fixed)[0].astype(np.float64)) - weighted
-            terms += (2 * sigma2 / self.delta / len(self.probes)) * probe * change
-        terms -= self._trace * sigma2 * self.count / terms.size  # the noise term, spread evenly
-        return float(terms.sum()) / self.count, terms
+        for change, probe in zip(moved[:probes], probes_weighed):
+            change = weigh(change.astype(np.float64)) - weighted
+            terms += (2 * sigma2 / self.delta / probes) * probe * change
+        terms -= trace * sigma2 * count / terms.size  # the noise term, spread evenly
+        return float(terms.sum()) / count, terms
 
 
 def _partial_inverse_abs2(psf, shape, eps):
@@ -186,19 +237,30 @@ def _wiener(problem, fixed):
     return pad.backend.to_numpy(pad.crop(pad.blur.forward(x))), fixed
 
 
-def rank_candidates(crop, params, tv_lam):
-    """Score every candidate on ``crop`` (a :class:`SureCrop`); return ``[(name, risk), ...]`` best first.
+def rank_candidates(crop, params, tv_lam, *, variants=None):
+    """Score every candidate on ``crop`` (a :class:`SureCrop`); return ``[(name, risk), ...]`` best first
+    and each candidate's standard error against TV.
 
-    ``tv_lam`` is TV's weight chosen by the weight search.
+    ``tv_lam`` is TV's weight chosen by the weight search. ``variants`` (benchmarks only): a dict
+    ``name -> {"eps": ..., "margin": ..., "probes": ...}`` of other risk estimates computed from the same
+    solves; then a third value is returned, ``{name: (ranking, errors)}``.
     """
     solvers = {"tv": _tv(tv_lam, params), "hyper_laplacian": _hyper_laplacian(params),
                "richardson_lucy": _richardson_lucy, "tikhonov": _tikhonov, "wiener": _wiener}
-    risks, terms = {}, {}
-    for name, solve in solvers.items():
-        risks[name], terms[name] = crop.risk(solve)
-    ranking = sorted(risks.items(), key=lambda item: item[1])
-    errors = {name: _standard_error(terms[name] - terms["tv"], crop.count) for name in terms}
-    return ranking, errors
+    solved = {name: crop.predictions(solve) for name, solve in solvers.items()}
+
+    def rank(**options):
+        risks, terms = {}, {}
+        for name, (prediction, moved) in solved.items():
+            risks[name], terms[name] = crop.score(prediction, moved, **options)
+        count = crop.kept_count(options.get("margin"))
+        errors = {name: _standard_error(terms[name] - terms["tv"], count) for name in terms}
+        return sorted(risks.items(), key=lambda item: item[1]), errors
+
+    ranking, errors = rank()
+    if variants is None:
+        return ranking, errors
+    return ranking, errors, {name: rank(**options) for name, options in variants.items()}
 
 
 def _standard_error(difference, count):
@@ -228,10 +290,11 @@ def _standard_error(difference, count):
     return float(np.sqrt(sums.size * scale) * sums.std(ddof=1)) / count
 
 
-def choose(ranking, errors, margin=SWITCH_MARGIN, sigmas=SWITCH_SIGMAS):
-    """The chosen candidate: the best, unless its risk is not clearly below TV's: by less than
-    ``margin`` of TV's risk or than ``sigmas`` standard errors of the difference; then TV."""
-    best, best_risk = ranking[0]
+def choose(ranking, errors, margin=SWITCH_MARGIN, sigmas=SWITCH_SIGMAS, switchable=SWITCHABLE):
+    """The chosen candidate: the best of TV and the ``switchable`` candidates, unless its risk is not
+    clearly below TV's: by less than ``margin`` of TV's risk or than ``sigmas`` standard errors of the
+    difference; then TV."""
+    best, best_risk = next((name, risk) for name, risk in ranking if name == "tv" or name in switchable)
     tv_risk = dict(ranking)["tv"]
     gap = tv_risk - best_risk
     if best != "tv" and (gap <= margin * abs(tv_risk) or gap <= sigmas * errors[best]):

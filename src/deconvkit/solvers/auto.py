@@ -6,7 +6,8 @@ The choice, measured on the Levin et al. 2009 captures and a synthetic sweep (``
   Tikhonov, Wiener and Richardson-Lucy at their own automatic settings, and it is convex, so its result
   does not depend on a continuation schedule; per image, a candidate whose projected SURE on the same crop
   is clearly lower (a margin and a number of standard errors fitted on calibration images,
-  :mod:`._selection`) replaces it, and the ranking is reported in ``info["ranking"]``;
+  :mod:`._selection`) replaces it (RL is ranked but never replaces it: ``_selection.SWITCHABLE``), and
+  the ranking is reported in ``info["ranking"]``;
 * the boundary strategy is ``"unknown"`` (exact camera model: the frame sees a larger scene);
 * the noise level is estimated once from the blurred data and shared by all channels
   (:func:`deconvkit.noise.estimate_noise`);
@@ -70,7 +71,8 @@ _SURE_ITERATIONS = TV_SHORT_ITERATIONS
             "lam_scale": "multiply the chosen weight (default 1; deconvkit.deblur raises it because an "
                          "estimated PSF's error acts as extra noise; TV is then kept)",
             "solver_rule": "'sure' (default): rank TV, hyper-Laplacian, RL, Tikhonov and Wiener by a "
-                           "projected SURE on the same crop and use the best (info['ranking']); a "
+                           "projected SURE on the same crop and use the best of TV, hyper-Laplacian, "
+                           "Tikhonov and Wiener when it clears the switch rule (info['ranking']); a "
                            "candidate's name ('tv', 'hyper_laplacian', 'richardson_lucy', 'tikhonov', "
                            "'wiener'): always that one, solved as auto would solve it"},
 )
