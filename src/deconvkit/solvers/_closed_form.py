@@ -51,13 +51,14 @@ def data_power(problem) -> np.ndarray:
     return np.asarray(compact_data_power(problem), dtype=np.float64)
 
 
-def compact_data_power(problem) -> np.ndarray:
+def compact_data_power(problem, keep_extension=True) -> np.ndarray:
     """:func:`data_power` in the smallest dtype that holds its values exactly: for one channel the
     power in the working precision (``|F|^2`` of a float32 problem is float32, and its float64 copy,
     which :func:`data_power` returns, adds no information), else float64. Half the memory of a float64
-    spectrum for a grey image or a stack."""
+    spectrum for a grey image or a stack. ``keep_extension=False``: the extended data are made for this
+    call only (when not cached already) and not kept."""
     bk = problem.backend
-    extended = problem.extended()
+    extended = problem.extended(cache=keep_extension or problem.extension_cached)
     total = None
     for c in range(problem.channels):
         spectrum = problem.blur.to_spectrum(extended[c:c + 1])

@@ -122,7 +122,9 @@ def wiener_nsr(problem, sigma=None):
     # (half_spectrum_slabs) and never held whole; same values as the whole-array expressions.
     otf_abs2 = np.asarray(bk.to_numpy(problem.blur.otf_abs2))
     scale = float(problem.channels), float(np.prod(problem.domain))
-    raw_power = compact_data_power(problem)
+    # the extension is transformed here and not kept (the filter extends the data again when it needs them,
+    # after these spectra are gone), unless something had cached it already
+    raw_power = compact_data_power(problem, keep_extension=False)
     grad_abs2 = np.asarray(bk.to_numpy(problem.gradient.transfer_abs2(np.float64)), dtype=np.float64)
     weights = np.broadcast_to(half_spectrum_weights(problem.domain), otf_abs2.shape)
     slabs = half_spectrum_slabs(otf_abs2.shape)
@@ -152,7 +154,7 @@ def wiener_nsr(problem, sigma=None):
         piece = power_of(part)[(model < sigma_eff**2) & (grad_part > 0)]
         quiet_power[count:count + piece.size] = piece
         count += piece.size
-        del model, piece
+    del model, piece, grad_part, keep  # grad_part is a view: it would keep grad_abs2 alive below
     unexplained = float(np.mean(quiet_power[:count])) if count >= 8 else 0.0
     del quiet_power
     if unexplained > sigma_eff**2:
