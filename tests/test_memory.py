@@ -12,19 +12,23 @@ from deconvkit.memory import MemoryLimitError, available_memory, check_fits, est
 from deconvkit.psf import gaussian
 
 
-@pytest.mark.parametrize("method", ["wiener", "richardson_lucy", "tv"])
-def test_estimate_bounds_the_traced_peak_without_being_far_above_it(method, rng):
-    image = rng.random((200, 184)).astype(np.float32)
-    psf = gaussian(2.0)
-    params = {} if method == "wiener" else {"iterations": 3}
-    deconvkit.deconvolve(image[:64, :64], psf, method=method, **params)  # imports are not the solve's
+@pytest.mark.parametrize("method", ["wiener", "richardson_lucy", "tv", "tikhonov"])
+@pytest.mark.parametrize("shape", [(200, 184), (24, 60, 52)])
+def test_estimate_bounds_the_traced_peak_without_being_far_above_it(method, shape, rng):
+    """Above the traced peak (the guard must not let through what will not fit), and within 1.7x of it (a
+    guard that refuses jobs that would fit is a defect for users with big stacks: the counts were 2-3x
+    the peaks before they were re-measured)."""
+    image = rng.random(shape).astype(np.float32)
+    psf = gaussian(2.0, ndim=len(shape))
+    params = {} if method in ("wiener", "tikhonov") else {"iterations": 3}
+    deconvkit.deconvolve(image[..., :32, :32], psf, method=method, **params)  # imports are not the solve's
     otf_cache._store.clear()  # a cached OTF would be missing from the measured peak
     tracemalloc.start()
     deconvkit.deconvolve(image, psf, method=method, **params)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     estimate = estimate_peak(image.shape, psf.shape, method, np.float32)
-    assert peak + image.nbytes <= estimate <= 3 * (peak + image.nbytes)
+    assert peak + image.nbytes <= estimate <= 1.7 * (peak + image.nbytes)
 
 
 def test_guard_refuses_an_absurd_size_before_allocating(monkeypatch):

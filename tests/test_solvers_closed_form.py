@@ -56,3 +56,44 @@ def test_data_power_channel_by_channel_matches_numpy_fft(rng):
     power = data_power(problem)
     assert power.dtype == np.float64 and power.shape == reference.shape
     np.testing.assert_allclose(power, reference, rtol=1e-5, atol=1e-6 * reference.max())
+
+
+def test_compact_power_and_slab_wise_discrepancy_equal_the_float64_forms(rng, monkeypatch):
+    """compact_data_power holds data_power's values exactly, and the discrepancy weight evaluated slab by
+    slab from the compact spectra is the one of the whole float64 expression (re-implemented here)."""
+    import scipy.optimize
+
+    from deconvkit.solvers import _closed_form
+    from deconvkit.solvers._base import Problem
+    from deconvkit.solvers._closed_form import (
+        compact_data_power,
+        data_power,
+        discrepancy_weight,
+        half_spectrum_slabs,
+        half_spectrum_weights,
+    )
+
+    psf = gaussian_psf(1.5, 7)
+    y = deconvkit.blur(smooth_scene(rng, (10, 30, 28)), np.ones((3, 1, 1)) / 3, boundary="reflect")
+    y = (y + rng.normal(0, 0.01, y.shape)).astype(np.float32)
+    problem = Problem(y[None], psf[None] / psf.sum(), "pad")
+    compact = compact_data_power(problem)
+    assert compact.dtype == np.float32
+    assert np.array_equal(np.asarray(compact, np.float64), data_power(problem))
+    reg = problem.gradient.transfer_abs2(np.float64) ** 0.7
+    otf_abs2 = np.asarray(problem.blur.otf_abs2, np.float64)
+    power = data_power(problem)
+    weights = half_spectrum_weights(problem.domain)
+    pixels = float(np.prod(problem.domain))
+
+    def excess(log_lam):  # the whole-array expression
+        lam = 10.0**log_lam
+        gain = lam * reg / (otf_abs2 + lam * reg)
+        return np.sum(weights * gain**2 * power) / (pixels * np.prod(problem.domain)) - 0.01**2
+
+    reference = float(10.0 ** scipy.optimize.brentq(excess, -8, 2, xtol=1e-3))
+    monkeypatch.setattr(_closed_form, "half_spectrum_slabs", lambda shape: half_spectrum_slabs(shape, 2 * shape[1]))
+    assert len(_closed_form.half_spectrum_slabs(otf_abs2.shape)) > 1
+    spectra = (problem.blur.otf_abs2, compact, reg)
+    assert discrepancy_weight(problem, reg, 0.01, spectra=spectra) == reference
+    assert discrepancy_weight(problem, reg, 0.01) == reference

@@ -124,10 +124,47 @@ def _taper_profile(n: int, size: int, offset: int) -> np.ndarray:
     return profile
 
 
+def _slabs(n: int, row: int, budget: int = 1 << 20):
+    """Slices of ``range(n)`` along a leading axis whose slabs (``row`` values per index) hold about
+    ``budget`` values: the working size of element-wise passes that would otherwise build whole-domain
+    temporaries."""
+    step = max(1, budget // max(row, 1))
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def _low_pass_transfer(domain, sigma: float, dtype) -> np.ndarray:
+    """The Gaussian ``exp(-2 (pi sigma f)^2)`` on the rfft grid of ``domain``, in ``dtype``.
+
+    The product of the per-axis factors is formed in float64 and rounded once, as the whole-grid float64
+    product would be, but slab by slab along the first axis: the float64 grid (as large as a float32
+    domain array) is never held.
+    """
+    d = len(domain)
+    factors = []
+    for i, n in enumerate(domain):
+        freqs = frequencies(n, real=i == d - 1)
+        view = [1] * d
+        view[i] = freqs.size
+        factors.append(np.exp(-2 * (np.pi * sigma * freqs) ** 2).reshape(view))
+    grid = tuple(f.shape[i] for i, f in enumerate(factors))
+    transfer = np.empty(grid, dtype=dtype)
+    for part in _slabs(grid[0], int(np.prod(grid[1:]))):
+        product = 1.0
+        for i, factor in enumerate(factors):
+            product = product * (factor[part] if i == 0 else factor)
+        transfer[part] = product
+    return transfer
+
+
 def smooth_extend(data: np.ndarray, domain, offset) -> np.ndarray:
     """Extend ``data`` (shape ``(C, *shape)``) onto ``domain`` without a jump across the periodic seam.
 
     Mirror-pad, then cross-fade the margin into a heavily low-passed (circularly smooth) copy.
+
+    Memory: the result, the low-passed copy and the transform's own working arrays; the low-pass transfer
+    function is held in the data's precision and the cross-fade weights (a product of per-axis profiles)
+    are applied slab by slab, so neither a float64 grid nor a domain-sized weight array is built (same
+    values as forming them whole).
     """
     spatial = data.shape[1:]
     d = len(spatial)
@@ -138,21 +175,22 @@ def smooth_extend(data: np.ndarray, domain, offset) -> np.ndarray:
     axes = tuple(range(1, d + 1))
     margin = min(p - n for n, p in zip(spatial, domain))
     sigma = max(margin / 4.0, 1.0)
-    gauss = 1.0
-    for i, n in enumerate(domain):
-        freqs = frequencies(n, real=i == d - 1)
-        shape = [1] * (d + 1)
-        shape[i + 1] = freqs.size
-        gauss = gauss * np.exp(-2 * (np.pi * sigma * freqs) ** 2).reshape(shape)
     # filters in the data's precision: float64 factors would silently promote a float32 problem to
     # complex128 / float64 here (twice the FFT time and memory)
-    lowpass = filter_spectrum(mirrored, gauss.astype(mirrored.dtype, copy=False), axes, shape=domain)
-    weight = 1.0
+    lowpass = filter_spectrum(mirrored, _low_pass_transfer(domain, sigma, mirrored.dtype), axes, shape=domain)
+    profiles = []
     for i, (n, p, o) in enumerate(zip(spatial, domain, offset)):
         shape = [1] * (d + 1)
         shape[i + 1] = p
-        weight = weight * _taper_profile(n, p, o).astype(mirrored.dtype).reshape(shape)
-    mirrored -= lowpass
-    mirrored *= weight
-    mirrored += lowpass
+        profiles.append(_taper_profile(n, p, o).astype(mirrored.dtype).reshape(shape))
+    # mirrored = (mirrored - lowpass) * weight + lowpass, with weight = 1.0 * profile_0 * profile_1 ...
+    # (the same products, in the same order, as the whole weight array), one slab of the first axis at a time
+    for part in _slabs(domain[0], int(np.prod(domain[1:])) * data.shape[0]):
+        weight = 1.0
+        for i, profile in enumerate(profiles):
+            weight = weight * (profile[:, part] if i == 0 else profile)
+        slab, low = mirrored[:, part], lowpass[:, part]
+        slab -= low
+        slab *= weight
+        slab += low
     return mirrored

@@ -30,17 +30,24 @@ from .errors import MemoryLimitError
 __all__ = ["MemoryLimitError", "DOMAIN_ARRAYS", "estimate_peak", "available_memory", "check_fits",
            "parse_bytes"]
 
-# Peak traced bytes / (domain voxels * itemsize), measured (max of 2-D 384^2 and 3-D 48x96^2, float32):
-# auto 29.0/34.6, hyper_laplacian 32.6/40.5, richardson_lucy 24.1/16.5, rl_tv 22.1/18.0,
-# tikhonov 22.6/16.1, tv 26.5/32.2, wiener 19.1/9.0. Rounded up to the next integer.
+# Peak traced bytes / (domain voxels * itemsize), measured with benchmarks/scale_memory.py (2-D 384^2 and
+# 3-D 48x96^2, float32; 2026-12-02, after the Wiener NSR and smooth_extend memory changes): auto 33.9/34.5,
+# hyper_laplacian 23.4/21.8, poisson_rl 12.0/11.7, richardson_lucy 8.0/8.0, rl_tv 11.0/12.0,
+# tikhonov 11.0/11.1, tv 20.5/24.2, wiener 8.1/9.1. The count is the larger of the two rounded up, plus
+# one array that tracemalloc does not see: pocketfft's inverse real transform over several axes works in
+# a spectrum-sized buffer of its own (one float32 domain array). The counts before this measurement
+# (RL 25, tikhonov 23, wiener 20, ...) were two to three times the real peaks, so the guard refused jobs
+# that fit (a 64x1024x1024 stack's Richardson-Lucy was estimated at 9.6 GB; it needs about 3.3 GB
+# above the input it has read, docs/benchmarks.md).
 DOMAIN_ARRAYS = {
-    "auto": 35,
-    "hyper_laplacian": 41,
-    "richardson_lucy": 25,
-    "rl_tv": 23,
-    "tikhonov": 23,
-    "tv": 33,
-    "wiener": 20,
+    "auto": 36,
+    "hyper_laplacian": 25,
+    "poisson_rl": 13,
+    "richardson_lucy": 9,
+    "rl_tv": 13,
+    "tikhonov": 13,
+    "tv": 26,
+    "wiener": 11,
 }
 # a solver registered later without a measurement: assume the most expensive measured one
 _UNMEASURED = max(DOMAIN_ARRAYS.values())

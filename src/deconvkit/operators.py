@@ -280,7 +280,7 @@ class PeriodicConvolution(LinearOperator):
         return total + shift if shift else total
 
     def solve_normal(self, rhs, regulariser=None, lam=0.0, *, weight=1.0, shift=0.0, back_project=False,
-                     spectral_in=False, spectral_out=False):
+                     spectral_in=False, spectral_out=False, consume=False):
         """Solve ``(w K^T K + lam Q + s I) x = b`` exactly, by one division in the Fourier basis.
 
         Parameters
@@ -295,10 +295,14 @@ class PeriodicConvolution(LinearOperator):
             ``lam``, ``w`` and ``s`` above.
         spectral_out : bool
             Return the solution's spectrum instead of the solution (e.g. to apply ``K`` to it next).
+        consume : bool
+            With ``spectral_in``: the spectrum is the caller's temporary and is overwritten (the same
+            in-place products as for a spectrum computed here).
         """
         spectrum = rhs if spectral_in else self.to_spectrum(rhs)
+        del rhs  # a consumed spectrum must not stay referenced here through the inverse transform
         transfer = self.normal_transfer(regulariser, lam, weight, shift)
-        if not spectral_in and isinstance(spectrum, np.ndarray) and \
+        if (not spectral_in or consume) and isinstance(spectrum, np.ndarray) and \
                 np.result_type(spectrum, self.otf, transfer) == spectrum.dtype:
             # our own temporary, and the products keep its dtype: the same products in place (spectrum *
             # conj(H), then the division), consumed by the inverse transform; two colour-spectrum-sized

@@ -90,6 +90,11 @@ class Problem:
             self._extended = extended
         return extended
 
+    @property
+    def extension_cached(self) -> bool:
+        """True when :meth:`extended` holds its result (a call with ``cache=False`` would copy it)."""
+        return self._extended is not None
+
     def release_extended(self):
         """Drop the cached :meth:`extended` data: a solver that has used it for its set-up (weights, a
         closed-form start) frees a domain-sized array per channel for the rest of its run."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._params import MAX_NSR
-from ._closed_form import data_power, discrepancy_weight, half_spectrum_weights
+from ._closed_form import compact_data_power, discrepancy_weight, half_spectrum_slabs, half_spectrum_weights
 
 __all__ = ["NOISE_FLOOR", "fit_signal_spectrum", "spectrum_shape", "wiener_nsr"]
 
@@ -116,29 +116,59 @@ def wiener_nsr(problem, sigma=None):
     span = float(data.max() - data.min())
     floor = NOISE_FLOOR * max(span, 1e-12)
     sigma_eff = max(float(sigma), floor)
-    otf_abs2 = np.asarray(bk.to_numpy(problem.blur.otf_abs2), dtype=np.float64)
-    pixels = float(np.prod(problem.domain))
-    # the channel mean of the power spectrum, accumulated channel by channel (memory; same values)
-    power = data_power(problem) / problem.channels / pixels
+    # Memory (a 64x1024x1024 stack's spectra are 0.4 GB each in float64): |H|^2 and the raw data power
+    # are kept in the working precision, which holds their values exactly (every use below converts to
+    # float64, as the float64 copies held before did), the per-pixel power is formed slab by slab
+    # (half_spectrum_slabs) and never held whole; same values as the whole-array expressions.
+    otf_abs2 = np.asarray(bk.to_numpy(problem.blur.otf_abs2))
+    scale = float(problem.channels), float(np.prod(problem.domain))
+    # the extension is transformed here and not kept (the filter extends the data again when it needs them,
+    # after these spectra are gone), unless something had cached it already
+    raw_power = compact_data_power(problem, keep_extension=False)
     grad_abs2 = np.asarray(bk.to_numpy(problem.gradient.transfer_abs2(np.float64)), dtype=np.float64)
-    level, exponent, used = fit_signal_spectrum(otf_abs2, power, grad_abs2, sigma_eff,
-                                                half_spectrum_weights(problem.domain))
+    weights = np.broadcast_to(half_spectrum_weights(problem.domain), otf_abs2.shape)
+    slabs = half_spectrum_slabs(otf_abs2.shape)
+
+    def power_of(part):
+        """The channel mean of the power spectrum per pixel on a slab (the same two divisions)."""
+        return np.asarray(raw_power[part], dtype=np.float64) / scale[0] / scale[1]
+
+    # The fit only looks at the passband (|H|^2 >= 1/2 and |D|^2 > 0): given the passband's values in
+    # order, fit_signal_spectrum selects exactly the frequencies it would select on the whole grid
+    passed = []
+    for part in slabs:
+        keep = (otf_abs2[part] >= _PASSBAND) & (grad_abs2[part] > 0)
+        passed.append((otf_abs2[part][keep], power_of(part)[keep], grad_abs2[part][keep], weights[part][keep]))
+    passed = [np.concatenate(column) for column in zip(*passed)]
+    passed_otf, passed_power, passed_grad, passed_weights = passed
+    level, exponent, used = fit_signal_spectrum(passed_otf, passed_power, passed_grad, sigma_eff, passed_weights)
     # model error as noise: where the model says the data hold only noise (the blurred signal spectrum
-    # below the noise power), the data power above the noise is what the blur model cannot explain
-    model = otf_abs2 * level * np.where(grad_abs2 > 0, grad_abs2, np.inf) ** -exponent
-    quiet = (model < sigma_eff**2) & (grad_abs2 > 0)
-    unexplained = float(np.mean(power[quiet])) if np.count_nonzero(quiet) >= 8 else 0.0
+    # below the noise power), the data power above the noise is what the blur model cannot explain;
+    # their powers are gathered, in order, into one buffer (the mean of the same values)
+    quiet_power = np.empty(otf_abs2.size, dtype=np.float64)
+    count = 0
+    for part in slabs:
+        grad_part = grad_abs2[part]
+        model = (np.asarray(otf_abs2[part], dtype=np.float64) * level
+                 * np.where(grad_part > 0, grad_part, np.inf) ** -exponent)
+        piece = power_of(part)[(model < sigma_eff**2) & (grad_part > 0)]
+        quiet_power[count:count + piece.size] = piece
+        count += piece.size
+    del model, piece, grad_part, keep  # grad_part is a view: it would keep grad_abs2 alive below
+    unexplained = float(np.mean(quiet_power[:count])) if count >= 8 else 0.0
+    del quiet_power
     if unexplained > sigma_eff**2:
         sigma_eff = float(np.sqrt(unexplained))
-        level, exponent, used = fit_signal_spectrum(otf_abs2, power, grad_abs2, sigma_eff,
-                                                    half_spectrum_weights(problem.domain))
+        level, exponent, used = fit_signal_spectrum(passed_otf, passed_power, passed_grad, sigma_eff,
+                                                    passed_weights)
+    del passed, passed_otf, passed_power, passed_grad, passed_weights
     bayes = sigma_eff**2 / max(level, 1e-300)
-    reg_abs2 = spectrum_shape(problem, exponent)
+    reg_abs2 = 1.0 if exponent == 0 else grad_abs2 ** float(exponent)  # spectrum_shape(problem, exponent)
+    del grad_abs2
     # Morozov's principle on the shaped filter, with the floored noise: on real captures (8-bit, measured
     # PSFs) the Bayes value under-regularises 3-10x (Levin: 30.4 dB against 32.2 for the old constant-NSR
     # discrepancy rule); the data-fit rule alone collapses without noise. The larger of the two is used.
-    morozov = discrepancy_weight(problem, problem.backend.asarray(reg_abs2, dtype=np.float64)
-                                 if not isinstance(reg_abs2, float) else 1.0, sigma_eff)
+    morozov = discrepancy_weight(problem, reg_abs2, sigma_eff, spectra=(otf_abs2, raw_power, reg_abs2))
     # Capped at the largest NSR a caller may pass (MAX_NSR), so the reported value reproduces the result
     # and SURE's re-run of the Wiener candidate inside "auto" is accepted: on data with no fitted signal
     # (pure noise) the Bayes value was about 1e255 and "auto" failed with a ParameterError.

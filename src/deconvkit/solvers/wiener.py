@@ -37,4 +37,5 @@ def wiener(problem, *, nsr=None, nsr_exponent=0.0):
         info = {"nsr": nsr, "nsr_exponent": exponent, "nsr_rule": "given"}
     if not isinstance(reg_abs2, float):
         reg_abs2 = problem.backend.asarray(reg_abs2, dtype=problem.dtype)
-    return regularised_inverse(problem, nsr, reg_abs2), info
+    # the extension is only the filter's input: dropped once transformed (the filter's peak memory)
+    return regularised_inverse(problem, nsr, reg_abs2, release_extended=True), info
