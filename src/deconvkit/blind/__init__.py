@@ -30,7 +30,7 @@ import numpy as np
 from .._shared import DeconvkitError, as_float_array, as_float_image, move_channels_first, staged_progress
 from ..backends import get_backend
 from ..noise import estimate_noise
-from ._general import centre_psf, estimate_general, refine_kernel
+from ._general import centre_psf, estimate_general, pyramid_sizes, refine_kernel
 from ._parametric import Spectrum, estimate_defocus, estimate_gaussian, estimate_motion
 from ._region import select_region
 
@@ -332,36 +332,49 @@ def _checked_general(setup, options, progress=None):
 def _fit_general(setup):
     """General estimate (with the fallbacks when it fails the residual check), then for ``"auto"`` the
     parametric model the evidence supports, else the refined general kernel."""
-    # progress: pyramid levels + one step for the residual check (and fallbacks) + (auto) one for the fits
+    # progress: pyramid levels + one step for the residual check (and fallbacks) + (auto) one for the fits.
+    # A callback that takes ``stage`` is told each stage as it starts (the bar names what is running); a
+    # plain callback sees one count, after each level and step, as before.
     extra = 2 if setup.model == "auto" else 1
-    levels = []
+    levels = len(pyramid_sizes(setup.size)[0])
+    total = levels + extra
+    after_check = "PSF: parametric fits" if setup.model == "auto" else (
+        "PSF: refinement" if setup.refine else "PSF: residual check")
 
-    def level_progress(done, total):
-        levels.append(done)
-        setup.report(done, total + extra)
+    def announce(stage, done):
+        staged_progress(setup.progress, stage, announce_only=True)(done, total)
 
+    def level_progress(done, count):
+        following = f"PSF: pyramid level {done + 1}/{count}" if done < count else "PSF: residual check"
+        staged_progress(setup.progress, following)(done, count + extra)
+
+    announce(f"PSF: pyramid level 1/{levels}", 0)
     general, general_info, ratio = _checked_general(setup, {}, level_progress)
     general_info["residual_ratio"] = ratio
     if ratio > _RESIDUAL_LIMIT:
         # the first estimate does not explain the data: try the fallbacks, keep the best-fitting one
-        for options in _FALLBACKS:
-            candidate, candidate_info, candidate_ratio = _checked_general(setup, options)
+        for number, options in enumerate(_FALLBACKS, 1):
+            label = f"PSF: fallback {number}/{len(_FALLBACKS)}"
+            announce(label, levels)
+            candidate, candidate_info, candidate_ratio = _checked_general(
+                setup, options, lambda done, count, label=label: announce(
+                    f"{label}, pyramid level {min(done + 1, count)}/{count}", levels))
             if candidate_ratio < ratio:
                 general, ratio = candidate, candidate_ratio
                 general_info = {**candidate_info, "residual_ratio": ratio, "fallback": options}
-    levels.append(len(levels) + 1)
-    staged_progress(setup.progress, "PSF: residual check")(len(levels), len(levels) + extra - 1)
+    staged_progress(setup.progress, after_check)(levels + 1, total)
     info = setup.info
     if setup.model == "auto":
         # the evidence thresholds were set on the unrefined general estimate: compare with that one
         chosen, evidence = _choose_model(Spectrum(setup.grey, setup.size), general)
-        setup.report(len(levels) + 1, len(levels) + 1)
+        staged_progress(setup.progress, "PSF: refinement" if chosen is None and setup.refine
+                        else "PSF: parametric fits")(total, total)
         if chosen is not None:
             name, psf, params = chosen
             return psf, {**info, "model": name, **params, "evidence": evidence, "general": general_info}
         info = {**info, "evidence": evidence}
     if setup.refine:  # only a free-form kernel needs it; a parametric PSF is exact when it fits
-        staged_progress(setup.progress, "PSF: refinement", announce_only=True)(0, 1)
+        announce("PSF: refinement", total)
         general = _refine(setup.grey, general, setup.backend)
         general_info["refined"] = True
     return general, {**info, "model": "general", **general_info}
@@ -413,6 +426,7 @@ def deblur(image, *, psf_model="auto", psf_size=None, channel_axis=None, progres
     if params["method"] == "auto":
         params.setdefault("weight_rule", "calibrated")
         params.setdefault("lam_scale", BLIND_LAM_SCALE)
+    staged_progress(progress, "restoring", announce_only=True)(0, 1)  # named before the solver's set-up
     restored, info = deconvolve(image, psf, channel_axis=channel_axis, return_info=True,
                                 progress=staged_progress(progress, "restoring"), **params)
     return BlindResult(restored, psf, {"method": info.get("method"), "psf": psf_info, "deconvolve": info})
