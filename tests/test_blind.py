@@ -320,6 +320,23 @@ def test_blind_progress_names_each_stage_when_the_callback_takes_one(camera):
     assert len(plain) > levels + 2  # and then the restoration's own count
 
 
+def test_estimate_leaves_no_otfs_of_its_own_in_the_cache(camera, monkeypatch):
+    """The estimate's per-iteration OTFs used to stay in the LRU cache through the restoration that
+    follows (141 MB for a 1024x1024 window); entries the caller had are kept (the cache is made large
+    enough here that the estimate's own entries evict none of them)."""
+    from deconvkit.fft import otf_cache
+    from deconvkit.operators import PeriodicConvolution
+    from deconvkit.psf import motion
+
+    blurred = deconvkit.blur(camera[:160, :160], motion(9, 20), boundary="valid", noise=0.005, rng=0)
+    monkeypatch.setattr(otf_cache, "maxsize", 10_000)
+    PeriodicConvolution(gaussian(1.0), (64, 64))  # the caller's own entry
+    before = set(otf_cache._store)
+    assert before
+    estimate_psf(blurred, size=13)
+    assert set(otf_cache._store) == before
+
+
 class _Terminal:
     """A stand-in for a terminal's stderr: the CLI draws its progress bar only on a tty."""
 
