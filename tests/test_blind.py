@@ -322,7 +322,7 @@ def test_blind_progress_names_each_stage_when_the_callback_takes_one(camera):
 
 def test_estimate_leaves_no_otfs_of_its_own_in_the_cache(camera, monkeypatch):
     """The estimate's per-iteration OTFs used to stay in the LRU cache through the restoration that
-    follows (141 MB for a 1024x1024 window); entries the caller had are kept (the cache is made large
+    follows (about 100 MB for a 1024x1024 window); entries the caller had are kept (the cache is made large
     enough here that the estimate's own entries evict none of them)."""
     from deconvkit.fft import otf_cache
     from deconvkit.operators import PeriodicConvolution

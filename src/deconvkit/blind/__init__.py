@@ -276,9 +276,10 @@ def _dropping_own_otfs():
     """Drop the OTFs that the estimate put into :data:`deconvkit.fft.otf_cache` when it ends.
 
     Every kernel update builds a convolution with a new kernel, and the cache keeps the last 16 OTFs: after
-    an estimate it held 16 spectra of the estimation window's domain (complex128; 141 MB for a 1024x1024
-    window, 4 bytes per value of a 12 MP colour photo) that nothing will use again, and they stayed alive
-    through the whole-image restoration that follows in :func:`deblur`, on top of its own peak. Entries
+    an estimate it held 16 complex128 spectra of the last pyramid levels' domains (about 100 MB for a
+    1024x1024 window and a 65-pixel kernel, 3 bytes per value of a 12 MP colour photo) that nothing will
+    use again, and they stayed alive through the whole-image restoration that follows in :func:`deblur`,
+    on top of its own peak. Entries
     that were there before the estimate are left alone. Cached or not, an OTF has the same values.
     """
     from ..fft import otf_cache
