@@ -300,15 +300,78 @@ def test_select_region_finds_the_structured_part_of_a_large_frame():
 
 
 def test_blind_progress_names_each_stage_when_the_callback_takes_one(camera):
+    from deconvkit.blind._general import pyramid_sizes
     from deconvkit.psf import motion
 
     blurred = deconvkit.blur(camera[:160, :160], motion(9, 20), boundary="valid", noise=0.005, rng=0)
-    stages, plain = [], []
-    deconvkit.deblur(blurred, psf_size=13, progress=lambda d, t, stage=None: stages.append(stage))
+    calls, plain = [], []
+    result = deconvkit.deblur(blurred, psf_size=13,
+                              progress=lambda d, t, stage=None: calls.append((d, t, stage)))
     deconvkit.deblur(blurred, psf_size=13, progress=lambda d, t: plain.append((d, t)))
-    assert stages[0] == "PSF: pyramid levels" and stages[-1] == "restoring"
-    assert {"PSF: residual check", "PSF: refinement"} <= set(stages)
-    assert plain  # a two-argument callback still works
+    stages = [stage for _, _, stage in calls]
+    levels = len(pyramid_sizes(13)[0])
+    named = [f"PSF: pyramid level {i}/{levels}" for i in range(1, levels + 1)]
+    assert stages[0] == named[0] and stages[-1] == "restoring"
+    first = [stages.index(name) for name in named + ["PSF: residual check"]]
+    assert first == sorted(first)  # each level is named before the next, then the residual check
+    assert result.params["psf"]["model"] == "general" and result.params["psf"].get("refined")
+    assert stages.index("PSF: refinement") < stages.index("restoring")
+    # the plain callback sees one estimation count: every level and step once, in order, ending full
+    estimation = plain[:levels + 2]
+    assert [d for d, _ in estimation] == list(range(1, levels + 3))
+    assert {t for _, t in estimation} == {levels + 2}
+    assert len(plain) > levels + 2  # and then the restoration's own count
+
+
+def test_estimate_leaves_no_otfs_of_its_own_in_the_cache(camera, monkeypatch):
+    """The estimate's per-iteration OTFs used to stay in the LRU cache through the restoration that
+    follows (about 100 MB for a 1024x1024 window); entries the caller had are kept (the cache is made large
+    enough here that the estimate's own entries evict none of them)."""
+    from deconvkit.fft import otf_cache
+    from deconvkit.operators import PeriodicConvolution
+    from deconvkit.psf import motion
+
+    blurred = deconvkit.blur(camera[:160, :160], motion(9, 20), boundary="valid", noise=0.005, rng=0)
+    monkeypatch.setattr(otf_cache, "maxsize", 10_000)
+    PeriodicConvolution(gaussian(1.0), (64, 64))  # the caller's own entry
+    before = set(otf_cache._store)
+    assert before
+    estimate_psf(blurred, size=13)
+    assert set(otf_cache._store) == before
+
+
+class _Terminal:
+    """A stand-in for a terminal's stderr: the CLI draws its progress bar only on a tty."""
+
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text.append(text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def test_cli_progress_bar_names_the_blind_stages(tmp_path, camera, monkeypatch):
+    from deconvkit import io
+    from deconvkit.cli import main
+    from deconvkit.psf import motion
+
+    blurred = deconvkit.blur(camera[:160, :160], motion(9, 20), boundary="valid", noise=0.005, rng=0)
+    source = tmp_path / "blurred.png"
+    io.write_image(source, blurred, dtype="uint8")
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["deblur", str(source), "-o", str(tmp_path / "out.png"), "--psf-size", "13"]) == 0
+    drawn = "".join(terminal.text)
+    positions = [drawn.find(stage) for stage in ("PSF: pyramid level 1/", "PSF: residual check",
+                                                  "PSF: refinement", "restoring")]
+    assert -1 not in positions and positions == sorted(positions), drawn[-2000:]
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ See ``docs/blind.md`` for the method and ``docs/benchmarks.md`` for results on r
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 
@@ -30,7 +31,7 @@ import numpy as np
 from .._shared import DeconvkitError, as_float_array, as_float_image, move_channels_first, staged_progress
 from ..backends import get_backend
 from ..noise import estimate_noise
-from ._general import centre_psf, estimate_general, refine_kernel
+from ._general import centre_psf, estimate_general, pyramid_sizes, refine_kernel
 from ._parametric import Spectrum, estimate_defocus, estimate_gaussian, estimate_motion
 from ._region import select_region
 
@@ -261,12 +262,34 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
     >>> round(info["length"]), round(info["angle"])
     (15, 30)
     """
-    setup = _EstimateSetup.build(image, model, size, channel_axis, progress, refine, backend)
-    if setup.model in _PARAMETRIC:
-        psf, info = _fit_parametric(setup)
-    else:
-        psf, info = _fit_general(setup)
-    return _finish(setup, psf, info)
+    with _dropping_own_otfs():
+        setup = _EstimateSetup.build(image, model, size, channel_axis, progress, refine, backend)
+        if setup.model in _PARAMETRIC:
+            psf, info = _fit_parametric(setup)
+        else:
+            psf, info = _fit_general(setup)
+        return _finish(setup, psf, info)
+
+
+@contextlib.contextmanager
+def _dropping_own_otfs():
+    """Drop the OTFs that the estimate put into :data:`deconvkit.fft.otf_cache` when it ends.
+
+    Every kernel update builds a convolution with a new kernel, and the cache keeps the last 16 OTFs: after
+    an estimate it held 16 complex128 spectra of the last pyramid levels' domains (about 100 MB for a
+    1024x1024 window and a 65-pixel kernel, 3 bytes per value of a 12 MP colour photo) that nothing will
+    use again, and they stayed alive through the whole-image restoration that follows in :func:`deblur`,
+    on top of its own peak. Entries
+    that were there before the estimate are left alone. Cached or not, an OTF has the same values.
+    """
+    from ..fft import otf_cache
+
+    before = set(otf_cache._store)  # the cache is deconvkit's own; it has no public removal
+    try:
+        yield
+    finally:
+        for key in [key for key in otf_cache._store if key not in before]:
+            otf_cache._store.pop(key, None)
 
 
 @dataclasses.dataclass
@@ -332,36 +355,49 @@ def _checked_general(setup, options, progress=None):
 def _fit_general(setup):
     """General estimate (with the fallbacks when it fails the residual check), then for ``"auto"`` the
     parametric model the evidence supports, else the refined general kernel."""
-    # progress: pyramid levels + one step for the residual check (and fallbacks) + (auto) one for the fits
+    # progress: pyramid levels + one step for the residual check (and fallbacks) + (auto) one for the fits.
+    # A callback that takes ``stage`` is told each stage as it starts (the bar names what is running); a
+    # plain callback sees one count, after each level and step, as before.
     extra = 2 if setup.model == "auto" else 1
-    levels = []
+    levels = len(pyramid_sizes(setup.size)[0])
+    total = levels + extra
+    after_check = "PSF: parametric fits" if setup.model == "auto" else (
+        "PSF: refinement" if setup.refine else "PSF: residual check")
 
-    def level_progress(done, total):
-        levels.append(done)
-        setup.report(done, total + extra)
+    def announce(stage, done):
+        staged_progress(setup.progress, stage, announce_only=True)(done, total)
 
+    def level_progress(done, count):
+        following = f"PSF: pyramid level {done + 1}/{count}" if done < count else "PSF: residual check"
+        staged_progress(setup.progress, following)(done, count + extra)
+
+    announce(f"PSF: pyramid level 1/{levels}", 0)
     general, general_info, ratio = _checked_general(setup, {}, level_progress)
     general_info["residual_ratio"] = ratio
     if ratio > _RESIDUAL_LIMIT:
         # the first estimate does not explain the data: try the fallbacks, keep the best-fitting one
-        for options in _FALLBACKS:
-            candidate, candidate_info, candidate_ratio = _checked_general(setup, options)
+        for number, options in enumerate(_FALLBACKS, 1):
+            label = f"PSF: fallback {number}/{len(_FALLBACKS)}"
+            announce(label, levels)
+            candidate, candidate_info, candidate_ratio = _checked_general(
+                setup, options, lambda done, count, label=label: announce(
+                    f"{label}, pyramid level {min(done + 1, count)}/{count}", levels))
             if candidate_ratio < ratio:
                 general, ratio = candidate, candidate_ratio
                 general_info = {**candidate_info, "residual_ratio": ratio, "fallback": options}
-    levels.append(len(levels) + 1)
-    staged_progress(setup.progress, "PSF: residual check")(len(levels), len(levels) + extra - 1)
+    staged_progress(setup.progress, after_check)(levels + 1, total)
     info = setup.info
     if setup.model == "auto":
         # the evidence thresholds were set on the unrefined general estimate: compare with that one
         chosen, evidence = _choose_model(Spectrum(setup.grey, setup.size), general)
-        setup.report(len(levels) + 1, len(levels) + 1)
+        staged_progress(setup.progress, "PSF: refinement" if chosen is None and setup.refine
+                        else "PSF: parametric fits")(total, total)
         if chosen is not None:
             name, psf, params = chosen
             return psf, {**info, "model": name, **params, "evidence": evidence, "general": general_info}
         info = {**info, "evidence": evidence}
     if setup.refine:  # only a free-form kernel needs it; a parametric PSF is exact when it fits
-        staged_progress(setup.progress, "PSF: refinement", announce_only=True)(0, 1)
+        announce("PSF: refinement", total)
         general = _refine(setup.grey, general, setup.backend)
         general_info["refined"] = True
     return general, {**info, "model": "general", **general_info}
@@ -409,11 +445,33 @@ def deblur(image, *, psf_model="auto", psf_size=None, channel_axis=None, progres
     check_fits(image, (psf_size or 1,) * 2, params.get("method", "auto"), channel_axis=channel_axis)
     psf, psf_info = estimate_psf(image, model=psf_model, size=psf_size, channel_axis=channel_axis,
                                  progress=progress, backend=params.get("backend"))
+    _return_freed_memory()  # the estimate's freed temporaries, before the whole-image solve peaks
     params.setdefault("method", "auto")
     if params["method"] == "auto":
         params.setdefault("weight_rule", "calibrated")
         params.setdefault("lam_scale", BLIND_LAM_SCALE)
+    staged_progress(progress, "restoring", announce_only=True)(0, 1)  # named before the solver's set-up
     restored, info = deconvolve(image, psf, channel_axis=channel_axis, return_info=True,
                                 progress=staged_progress(progress, "restoring"), **params)
     return BlindResult(restored, psf, {"method": info.get("method"), "psf": psf_info, "deconvolve": info})
 
+
+
+def _return_freed_memory() -> None:
+    """Give the C allocator's free heap pages back to the system (glibc ``malloc_trim``; elsewhere nothing).
+
+    The estimate allocates and frees thousands of window-sized arrays (9 MB for a 1024x1024 window). Once
+    glibc has freed a memory-mapped block it serves blocks up to that size from its heap, and freed heap
+    pages stay resident until trimmed; the whole-image restoration's arrays are larger and are mapped
+    anew, so without a trim the estimate's freed pages would add to the restoration's peak. Values are
+    unaffected.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc (macOS, Windows, musl): nothing to trim
+        return
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
