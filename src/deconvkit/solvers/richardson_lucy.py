@@ -190,9 +190,10 @@ class _RLSetup:
         observed = problem.observed()
         host_observed = bk.to_numpy(observed)  # once, at setup (a no-op view on NumPy)
         low = float(host_observed.min())
+        # Data with negative values are shifted by a constant (see run_richardson_lucy). The shifted data
+        # are formed slab by slab where they are used (:meth:`_shifted_slabs`), not kept: on a stack that
+        # copy was an image-sized array held for the whole run (4 bytes per value of the peak).
         self.offset = offset = -low if low < 0 else 0.0
-        if offset:
-            observed = observed + offset  # one image-sized copy, only for data with negative values
         scale = float(host_observed.max()) + offset
         del host_observed
         floor = (1e-12 if eps is None else float(eps)) * scale
@@ -241,7 +242,9 @@ class _RLSetup:
                 if offset:
                     estimate += offset
             else:
-                estimate = bk.copy(self.observed)  # observed already includes the offset
+                estimate = bk.copy(self.observed)
+                if offset:
+                    estimate += offset
             estimate = bk.maximum(estimate, floor, out=estimate)
         else:
             estimate = bk.full((problem.channels,) + self.domain, float(x0) + offset, problem.dtype)
@@ -273,12 +276,25 @@ class _RLSetup:
         ratio = blur.convolve(point, real_transfer=real_otf)
         predicted = ratio[window]
         predicted = bk.maximum(predicted, floor, out=predicted)
+        offset = self.offset
         if measure:
-            state.residual_rms = bk.norm(predicted - observed) / math.sqrt(self.n_obs)
-        if self.threshold is None:
-            bk.divide(observed, predicted, out=predicted)
+            if offset:
+                difference = bk.empty(predicted.shape, predicted.dtype)
+                for index, shifted in self._shifted_slabs():
+                    difference[index] = predicted[index] - shifted
+            else:
+                difference = predicted - observed
+            state.residual_rms = bk.norm(difference) / math.sqrt(self.n_obs)
+            del difference
+        if self.threshold is not None:
+            shifted = observed + offset if offset else observed  # damping: a rarely used option
+            predicted[...] = _damped_ratio(bk, shifted, predicted, shifted / predicted, self.threshold)
+            del shifted
+        elif offset:
+            for index, shifted in self._shifted_slabs():
+                bk.divide(shifted, predicted[index], out=predicted[index])
         else:
-            predicted[...] = _damped_ratio(bk, observed, predicted, observed / predicted, self.threshold)
+            bk.divide(observed, predicted, out=predicted)
         for slab in self.border:  # A^T = K^T M^T: the ratio is zero outside the observed window
             ratio[slab] = 0
 
@@ -321,6 +337,18 @@ class _RLSetup:
                 else:  # swap: the old g buffer becomes the next point's buffer
                     state.direction, state.point_buffer = new_direction, direction
         state.estimate = updated
+
+    def _shifted_slabs(self, values=1 << 20):
+        """``(index, observed[index] + offset)`` over slabs of about ``values`` values along the channel
+        and first spatial axes: elementwise the same numbers as the whole shifted array."""
+        observed, offset = self.observed, self.offset
+        channels, rows = observed.shape[0], observed.shape[1]
+        per_row = max(1, int(np.prod(observed.shape[2:])))
+        step = max(1, values // per_row)
+        for channel in range(channels):
+            for start in range(0, rows, step):
+                index = (channel, slice(start, min(start + step, rows)))
+                yield index, observed[index] + offset
 
     def finish(self, state):
         """The estimate without the offset (in place)."""
