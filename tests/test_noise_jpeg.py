@@ -82,6 +82,15 @@ def test_colour_estimate_follows_the_rgb_channels(subsampling, quality, noise):
     assert LOW < ratio < HIGH, ratio
 
 
+def test_the_block_transform_is_scipys_orthonormal_dct():
+    from scipy.fft import dctn
+
+    from deconvkit.noise import _DCT8
+
+    block = np.random.default_rng(2).normal(size=(8, 8))
+    assert np.allclose(_DCT8 @ block @ _DCT8.T, dctn(block, norm="ortho"), atol=1e-12)
+
+
 def test_laplace_dead_zone_power_matches_numerical_integration():
     step = np.array([4.0, 10.0, 30.0])
     kept = np.array([0.9, 0.3, 0.02])

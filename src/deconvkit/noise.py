@@ -128,6 +128,9 @@ def estimate_noise(image, *, channel_axis=None) -> float:
 # JFIF's YCbCr -> RGB matrix rows: how much of each of (Y, Cb, Cr) goes into R, G and B.
 _YCBCR_TO_RGB = np.array([[1.0, 0.0, 1.402], [1.0, -0.344136, -0.714136], [1.0, 1.772, 0.0]])
 _RGB_TO_YCBCR = np.linalg.inv(_YCBCR_TO_RGB)
+# The orthonormal 8-point DCT-II matrix (row u: frequency u), JPEG's transform along each axis of a block.
+_DCT8 = np.array([[math.sqrt((1.0 if u == 0 else 2.0) / 8.0) * math.cos(math.pi * (2 * n + 1) * u / 16.0)
+                   for n in range(8)] for u in range(8)])
 # Pillow's subsampling code -> (rows, cols) of full-resolution pixels per chroma sample.
 _CHROMA_FACTORS = {0: (1, 1), 1: (1, 2), 2: (2, 2)}
 
@@ -179,15 +182,14 @@ def _sensor_noise(kept_fraction: np.ndarray, table: np.ndarray, plane: np.ndarra
 def _plane_error_power(plane: np.ndarray, table: np.ndarray) -> float:
     """Mean error power per pixel (grey levels squared) of one JPEG-coded plane, by the model of
     :func:`jpeg_noise_sigma`, from its full 8x8 blocks."""
-    from scipy.fft import dctn
-
     rows, cols = (plane.shape[0] // 8) * 8, (plane.shape[1] // 8) * 8
     if rows == 0 or cols == 0:
         raise ValueError("a JPEG plane needs at least one full 8x8 block")
     plane = plane[:rows, :cols]
     blocks = plane.reshape(rows // 8, 8, cols // 8, 8).transpose(0, 2, 1, 3) - 128.0  # JPEG's level shift
-    # JPEG's forward DCT is the orthonormal 2-D DCT-II, so coefficient power is pixel power
-    coefficients = dctn(blocks, axes=(2, 3), norm="ortho")
+    # JPEG's forward DCT is the orthonormal 2-D DCT-II, so coefficient power is pixel power; an 8x8 matrix
+    # product on both sides (no FFT: the blocks are tiny and this is no convolution)
+    coefficients = np.einsum("ui,abij,vj->abuv", _DCT8, blocks, _DCT8, optimize=True)
     kept = np.rint(coefficients / table) != 0  # the decoder's rounding moves a coefficient < 1/2 step
     kept_fraction = kept.mean(axis=(0, 1))
     sensor = _sensor_noise(kept_fraction, table, plane)
