@@ -203,3 +203,31 @@ def test_batch_restore_file_gives_a_jpeg_its_level(tmp_path, blurred_grey):
 def _written(path, array, like):
     io.write_image(path, array, like=like)
     return path
+
+
+def test_web_restore_gives_a_jpeg_upload_its_level(tmp_path, blurred_grey):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("multipart")
+    pytest.importorskip("httpx")
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from deconvkit.web import WebConfig, create_app
+
+    path = _jpeg_file(tmp_path, _noisy(blurred_grey[:96, :96], 0.01), quality=75)
+    image, info = io.read_image(path)
+    expected = input_noise_sigma(image, info)
+    config = WebConfig(temp_root=str(tmp_path / "jobs"), max_upload_mb=2, max_pixels=300_000, workers=1,
+                       queue_limit=1)
+    (tmp_path / "jobs").mkdir()
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
+        started = client.post("/api/deblur", files={"image": ("x.jpg", path.read_bytes(), "image/jpeg")},
+                              data={"psf": "gaussian:sigma=1.5", "method": "tikhonov"})
+        assert started.status_code == 202, started.text
+        deadline = time.monotonic() + 120
+        job = client.get(f"/api/jobs/{started.json()['job_id']}", params={"wait": 10}).json()
+        while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+            job = client.get(f"/api/jobs/{started.json()['job_id']}", params={"wait": 10}).json()
+    assert job["status"] == "done", job
+    assert job["params"]["noise_sigma"] == pytest.approx(expected)
