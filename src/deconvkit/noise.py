@@ -305,6 +305,13 @@ def input_noise_sigma(image, info) -> float | None:
     image : ndarray
         The image as read (alpha removed), scaled by ``info.scale``.
     info : deconvkit.io.ImageInfo
+
+    Returns
+    -------
+    sigma : float or None
+        The noise standard deviation in the image's units, or ``None`` (not a JPEG; CMYK, 12-bit or alpha;
+        smaller than one 8x8 block). A JPEG stored as RGB without the YCbCr transform (rare) is still
+        modelled as YCbCr.
     """
     jpeg = getattr(info, "jpeg", None)
     if jpeg is None or info.scale is None or info.dtype != np.uint8 or getattr(info, "alpha", False):
