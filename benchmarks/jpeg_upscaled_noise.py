@@ -21,6 +21,7 @@ Usage::
     OMP_NUM_THREADS=1 python benchmarks/jpeg_upscaled_noise.py
     python benchmarks/jpeg_upscaled_noise.py --images camera --quality 75 --factors 1,2   # quick
     python benchmarks/jpeg_upscaled_noise.py --native-table --images camera              # no enlargement
+                                                      # (with the JPEG-aware level the CLI now passes)
     python benchmarks/jpeg_upscaled_noise.py --scale-ratio                                # a correlation test?
 """
 
@@ -72,6 +73,26 @@ def jpeg(image8, quality):
     Image.fromarray(image8, mode="L").save(buffer, format="JPEG", quality=quality)
     buffer.seek(0)
     return np.asarray(Image.open(buffer), dtype=np.uint8)
+
+
+def written_and_read(image8, quality):
+    """``image8`` written to a temporary JPEG at ``quality`` (PNG when None) and read back by
+    ``deconvkit.io.read_image``: (image, info)."""
+    import os
+    import tempfile
+
+    from PIL import Image
+
+    from deconvkit import io
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "in.png" if quality is None else "in.jpg")
+        if quality is None:
+            Image.fromarray(image8, mode="L").save(path)
+        else:
+            Image.fromarray(image8, mode="L").save(path, format="JPEG", quality=quality)
+        image, info = io.read_image(path)
+    return np.asarray(image, dtype=np.float64), info
 
 
 def psnr(estimate, reference):
@@ -131,7 +152,7 @@ def native_table(args):
     given the true error, PSNR on the native grid (8 px border)."""
     import deconvkit
     from deconvkit import psf
-    from deconvkit.noise import estimate_noise
+    from deconvkit.noise import estimate_noise, input_noise_sigma
 
     inner = np.s_[8:-8, 8:-8]
 
@@ -145,15 +166,24 @@ def native_table(args):
             clean = deconvkit.blur(sharp, kernel, boundary="reflect")
             noisy = clean + np.random.default_rng(args.seed).normal(0, args.noise, clean.shape)
             noisy8 = np.rint(np.clip(noisy, 0, 1) * 255).astype(np.uint8)
-            kinds = [("png", noisy8)] + [(f"jpeg q{q}", jpeg(noisy8, int(q))) for q in args.quality.split(",")]
-            for kind, pixels in kinds:
-                image = pixels / 255.0
+            kinds = [("png", None)] + [(f"jpeg q{q}", int(q)) for q in args.quality.split(",")]
+            for kind, quality in kinds:
+                # through a file and read_image, as the CLI reads it: the JPEG's tables come with it
+                image, file_info = written_and_read(noisy8, quality)
                 true = float(np.std(image - clean))
                 restored, info = deconvkit.deconvolve(image, kernel, "auto", return_info=True)
                 given, given_info = deconvkit.deconvolve(image, kernel, "auto", noise_sigma=true, return_info=True)
-                print(f"{name} {psf_name} {kind}: observed {score(image, sharp):.2f}; true noise {true:.4f}, "
-                      f"estimate {estimate_noise(image):.4f}; auto {score(restored, sharp):.2f} ({info['method']}); "
-                      f"auto given the true noise {score(given, sharp):.2f} ({given_info['method']})", flush=True)
+                line = (f"{name} {psf_name} {kind}: observed {score(image, sharp):.2f}; true noise {true:.4f}, "
+                        f"estimate {estimate_noise(image):.4f}; auto {score(restored, sharp):.2f} "
+                        f"({info['method']}); auto given the true noise {score(given, sharp):.2f} "
+                        f"({given_info['method']})")
+                # what `deconvkit deblur` now gives it (None for a PNG: deconvolve estimates, as before)
+                level = input_noise_sigma(image, file_info)
+                if level is not None:
+                    cli, cli_info = deconvkit.deconvolve(image, kernel, "auto", noise_sigma=level, return_info=True)
+                    line += (f"; JPEG-aware level {level:.4f} ({level / true:.2f}x true), auto with it "
+                             f"{score(cli, sharp):.2f} ({cli_info['method']})")
+                print(line, flush=True)
 
 
 RATIO_IMAGES = ("camera", "astronaut", "coffee", "moon", "brick", "grass", "rocket")

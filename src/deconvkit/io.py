@@ -75,7 +75,7 @@ from .errors import (
 
 __all__ = ["ImageInfo", "read_image", "read_volume", "write_image", "encode_image", "decode_image", "read_psf",
            "FORMATS", "intensity_scale", "split_alpha", "merge_alpha", "AlphaSplit", "check_output_path",
-           "remove_stale_temporaries", "tiff_spacing"]
+           "remove_stale_temporaries", "tiff_spacing", "JpegCompression", "jpeg_compression"]
 
 # Format name -> file extensions (the first is the canonical one).
 FORMATS = {
@@ -111,6 +111,45 @@ os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
+class JpegCompression:
+    """What a JPEG file says about its own compression (read by :func:`jpeg_compression`).
+
+    Attributes
+    ----------
+    tables : tuple of tuple of int
+        The quantisation tables (64 steps each, row-major over the 8x8 DCT frequencies, in 8-bit grey
+        levels), in the file's table order: table 0 serves the luminance (or grey), table 1 the chroma.
+    subsampling : int
+        Pillow's code for the chroma subsampling: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0, -1 = other/unknown.
+    mode : str
+        The decoded Pillow mode (``"L"``, ``"RGB"``, ``"CMYK"``...).
+    orientation : int
+        The EXIF orientation (1 = as stored) that :func:`read_image` applied to the pixels.
+    """
+
+    tables: tuple
+    subsampling: int
+    mode: str
+    orientation: int = 1
+
+
+def jpeg_compression(path) -> JpegCompression | None:
+    """The quantisation tables, subsampling and orientation of a JPEG file; ``None`` if it has no tables.
+
+    Only the header is read (Pillow decodes nothing until the pixels are asked for).
+    """
+    from PIL import Image, JpegImagePlugin
+
+    with Image.open(os.fspath(path)) as opened:
+        tables = getattr(opened, "quantization", None)
+        if not tables:
+            return None
+        orientation = int(opened.getexif().get(0x0112, 1) or 1)
+        return JpegCompression(tuple(tuple(int(v) for v in tables[key]) for key in sorted(tables)),
+                               int(JpegImagePlugin.get_sampling(opened)), opened.mode, orientation)
+
+
+@dataclass(frozen=True)
 class ImageInfo:
     """What :func:`read_image` learned about a file; pass it as ``like=`` to write in the same format.
 
@@ -134,6 +173,9 @@ class ImageInfo:
     spacing : tuple of float or None
         Voxel spacing in micrometres per spatial axis (``(dz, dy, dx)`` for a stack, ``(dy, dx)`` for an
         image), from OME or ImageJ TIFF metadata; ``None`` when the file does not say.
+    jpeg : JpegCompression or None
+        A JPEG's quantisation tables, chroma subsampling and EXIF orientation (:func:`jpeg_compression`),
+        which :func:`deconvkit.noise.input_noise_sigma` needs; ``None`` for other formats.
     """
 
     path: str
@@ -145,6 +187,7 @@ class ImageInfo:
     alpha: bool = False
     mode: str = ""
     spacing: tuple | None = None
+    jpeg: JpegCompression | None = None
 
     @property
     def bit_depth(self) -> int:
@@ -610,7 +653,8 @@ def read_image(path, *, dtype=None) -> tuple[np.ndarray, ImageInfo]:
     stored = np.dtype(np.uint8) if data.dtype == bool else data.dtype
     scale = intensity_scale(data)
     image = _to_float(data, dtype, scale)
-    return image, ImageInfo(path, fmt, stored, image.shape, channel_axis, scale, alpha, mode, spacing)
+    jpeg = jpeg_compression(path) if fmt == "jpeg" else None
+    return image, ImageInfo(path, fmt, stored, image.shape, channel_axis, scale, alpha, mode, spacing, jpeg)
 
 
 def _spatial_ndim(shape, channel_axis) -> int:

@@ -84,6 +84,16 @@ def _deconvolve(image, kernel, method, params, progress):
     return _merge_alpha(restored, alpha), info
 
 
+def _input_noise(image, info) -> dict:
+    """``{"noise_sigma": ...}`` for a JPEG upload (its quantisation tables give the level, see
+    :func:`deconvkit.noise.input_noise_sigma`), else ``{}``; the client's own value takes precedence."""
+    from ..noise import input_noise_sigma
+
+    colour, _ = _split_alpha(image)
+    sigma = input_noise_sigma(colour, info)
+    return {} if sigma is None else {"noise_sigma": sigma}
+
+
 def _estimate(image, model, size, progress):
     from ..blind import estimate_psf
 
@@ -104,6 +114,7 @@ def restore(job, workdir, image, info, kernel, method, params, display_size) -> 
         if method == "auto":  # as deconvkit.deblur: an estimated PSF's error acts as extra noise
             params = {"weight_rule": "calibrated", "lam_scale": BLIND_LAM_SCALE, **params}
     job.progress(round(1000 * start), 1000, "restoring")
+    params = {**_input_noise(image, info), **params}
     restored, used = _deconvolve(image, kernel, method, params, job.phased("restoring", start, 1.0))
     job.progress(1000, 1000, "encoding")
     data, extension = imaging.encode_like(restored, info)
@@ -205,6 +216,14 @@ def preview(job, workdir, image, info, kernel, method, params, *, mode, x, y, si
         raise imaging.InputError(f"preview mode must be 'loupe' or 'fit', got {mode!r}")
     region = np.ascontiguousarray(region, dtype=np.float32 if image.dtype == np.float32 else image.dtype)
     params = dict(params)
+    if mode == "loupe":  # full-resolution pixels: a JPEG's level holds for them (a reduced copy has less)
+        if cache is not None and "input_noise" in cache:
+            noise = cache["input_noise"]
+        else:
+            noise = _input_noise(image, info)
+            if cache is not None:
+                cache["input_noise"] = noise
+        params = {**noise, **params}
     if "iterations" in SOLVERS[method].params and "iterations" not in params:
         params["iterations"] = config.preview_iterations
     if "weight_rule" in SOLVERS[method].params and "weight_rule" not in params:
