@@ -158,5 +158,6 @@ def check_fits(image, psf, method: str = "auto", boundary=None, channel_axis=Non
         raise MemoryLimitError(
             f"deconvolving an image of shape {shape} with method {method!r} needs about "
             f"{needed / 1e9:.2f} GB, more than the {limit / 1e9:.2f} GB available; process it in tiles with "
-            "deconvkit.scale.deconvolve (pip install 'deconvkit[dask]') or the CLI's `deconvkit batch` "
+            "deconvkit.scale.deconvolve (pip install 'deconvkit[dask]') or, for a TIFF or Zarr file with a "
+            "known PSF, the CLI's `deconvkit batch FILE --psf SPEC -o DIR` "
             "(set DECONVKIT_MEMORY_LIMIT to change the limit)")

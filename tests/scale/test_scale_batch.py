@@ -180,3 +180,27 @@ def test_unreachable_scheduler_is_one_error_and_nothing_is_written(folder, tmp_p
             pytest.raises(DeconvkitError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:1"):
         run_batch([str(folder)], str(out), psf=SPEC, method="wiener", scheduler="tcp://127.0.0.1:1")
     assert not out.exists()
+
+
+def test_file_too_large_for_memory_is_restored_in_tiles(tmp_path, camera, monkeypatch):
+    """What the memory guard's message promises: `deconvkit batch` restores a TIFF that the in-memory
+    solve would not fit tile by tile (read region by region, written chunk by chunk) instead of failing;
+    the result is the in-memory one away from the tiles' seams' influence (tiled RL is unaccelerated)."""
+    tifffile = pytest.importorskip("tifffile")
+    psf = deconvkit.psf.parse(SPEC)
+    blurred = deconvkit.blur(np.tile(camera, (3, 3)), psf).astype(np.float32)  # 1536 x 1536
+    source = tmp_path / "big.tif"
+    tifffile.imwrite(source, blurred)
+    expected = deconvkit.deconvolve(blurred, psf, method="richardson_lucy", iterations=8, accelerate=False)
+    # the in-memory RL needs about 100 MB here; the tiles and the 512 x 512 parameter sample fit in 40
+    monkeypatch.setenv("DECONVKIT_MEMORY_LIMIT", "40MB")
+    with pytest.raises(deconvkit.memory.MemoryLimitError):
+        deconvkit.deconvolve(blurred, psf, method="richardson_lucy", iterations=8)
+    summary = run_batch([str(source)], str(tmp_path / "out"), psf=SPEC, method="richardson_lucy",
+                        params={"iterations": 8})
+    assert summary.ok, summary.report()
+    restored = tifffile.imread(tmp_path / "out" / "big.tif")
+    assert restored.shape == blurred.shape and restored.dtype == np.float32
+    margin = 24
+    inner = (slice(margin, -margin),) * 2
+    assert np.abs(restored[inner] - expected[inner]).max() <= 1e-4

@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from .._shared import DeconvkitError
+from ..errors import MemoryLimitError
 
 __all__ = ["BatchSummary", "expand_inputs", "run_batch"]
 
@@ -93,6 +94,13 @@ def restore_file(path, output, psf, method, params, overwrite=False):
 
     started = time.perf_counter()
     try:
+        if _too_large_for_memory(path, psf, method, params):
+            # what the memory guard's message promises: a file the in-memory solve cannot hold is
+            # restored tile by tile, read region by region and written chunk by chunk
+            from . import deconvolve as tiled_deconvolve
+
+            tiled_deconvolve(path, psf, method, output=output, overwrite=overwrite, **params)
+            return path, "done", time.perf_counter() - started
         image, info = io.read_image(path)
         if psf is not None and "noise_sigma" not in params:
             # a JPEG's level from its tables, as `deconvkit deblur` gives it (None for other formats)
@@ -107,6 +115,26 @@ def restore_file(path, output, psf, method, params, overwrite=False):
         return path, "failed", f"{type(exc).__name__}: {message}" if not isinstance(
             exc, (DeconvkitError, OSError)) else message
     return path, "done", time.perf_counter() - started
+
+
+def _too_large_for_memory(path, psf, method, params) -> bool:
+    """Whether a TIFF or Zarr input, restored with a known PSF of its own dimensionality into a TIFF or
+    Zarr output, would be refused by the in-memory guard (:func:`deconvkit.memory.check_fits`, from the
+    header's shape and dtype; nothing is read). Colour, frame-by-frame and blind inputs keep the
+    in-memory path (and its guard's error)."""
+    from ..memory import check_fits
+    from ._io import is_tiff_path, is_zarr_path, open_lazy
+
+    if psf is None or not (is_tiff_path(path) or is_zarr_path(path)):
+        return False
+    lazy, _meta = open_lazy(path)
+    if lazy.ndim != np.ndim(psf) or lazy.ndim not in (2, 3):
+        return False
+    try:
+        check_fits(lazy, psf, method, params.get("boundary"))
+    except MemoryLimitError:
+        return True
+    return False
 
 
 def _restore(image, channel_axis, psf, method, params):
