@@ -72,3 +72,24 @@ def pdhg_tv(A, D, y, lam, ndim, iterations=20000):
         x_bar = 2 * x_new - x
         x = x_new
     return x
+
+
+def traced_domain_arrays(method, image, psf, **options):
+    """One call of the registered solver ``method`` on ``Problem(image, psf, "unknown", noise_sigma=0.01)``:
+    ``(peak, info)`` with the peak traced memory (tracemalloc) in domain-sized float32 arrays of all the
+    image's channels. The OTF cache is emptied first, because the OTF is part of the working set."""
+    import tracemalloc
+
+    from deconvkit.fft import otf_cache
+    from deconvkit.solvers import SOLVERS, Problem
+
+    channels = image.shape[0]
+    otf_cache._store.clear()
+    domain_bytes = int(np.prod(Problem(image, psf, "unknown", noise_sigma=0.01).domain)) * 4 * channels
+    tracemalloc.start()
+    try:
+        _x, info = SOLVERS[method].func(Problem(image, psf, "unknown", noise_sigma=0.01), **options)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak / domain_bytes, info
