@@ -161,3 +161,19 @@ def test_periodic_component_has_no_edge_jumps_and_keeps_the_laplacian(rng):
         return e[:-2, 1:-1] + e[2:, 1:-1] + e[1:-1, :-2] + e[1:-1, 2:] - 4 * a
 
     np.testing.assert_allclose(laplacian_periodic(p), laplacian_interior(u), atol=1e-10)
+
+
+def test_otf_cache_transient_block_drops_only_its_own_entries():
+    from deconvkit.backends import NumpyBackend
+    from deconvkit.fft import OTFCache
+
+    cache, backend = OTFCache(maxsize=8), NumpyBackend()
+    kept = np.ones((3, 3)) / 9
+    cache.get(kept, (16, 16), backend, np.float32)
+    with cache.transient():
+        cache.get(np.eye(3) / 3, (16, 16), backend, np.float32)
+        cache.get(kept, (16, 16), backend, np.float32)  # a hit on an earlier entry: still kept
+        assert len(cache._store) == 2
+    assert len(cache._store) == 1
+    np.testing.assert_allclose(cache.get(kept, (16, 16), backend, np.float32),
+                               np.fft.rfft2(psf_to_origin(kept.astype(np.float32), (16, 16))), rtol=1e-6, atol=1e-6)

@@ -17,6 +17,7 @@ Conventions
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import OrderedDict
 
@@ -260,6 +261,20 @@ class OTFCache:
         if len(self._store) > self.maxsize:
             self._store.popitem(last=False)
         return otf
+
+    @contextlib.contextmanager
+    def transient(self):
+        """A block whose new entries are dropped when it ends; entries that were there before are kept.
+
+        For work that builds many one-off convolutions (a blind estimate's kernel updates) and must not
+        leave their spectra alive for what follows. Cached or not, an OTF has the same values.
+        """
+        before = set(self._store)
+        try:
+            yield self
+        finally:
+            for key in [key for key in self._store if key not in before]:
+                del self._store[key]
 
 
 otf_cache = OTFCache()

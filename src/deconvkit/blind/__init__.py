@@ -22,7 +22,6 @@ See ``docs/blind.md`` for the method and ``docs/benchmarks.md`` for results on r
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 
@@ -30,6 +29,7 @@ import numpy as np
 
 from .._shared import DeconvkitError, as_float_array, as_float_image, move_channels_first, staged_progress
 from ..backends import get_backend
+from ..fft import otf_cache
 from ..noise import estimate_noise
 from ._general import centre_psf, estimate_general, pyramid_sizes, refine_kernel
 from ._parametric import Spectrum, estimate_defocus, estimate_gaussian, estimate_motion
@@ -262,34 +262,17 @@ def estimate_psf(image, model="auto", size=None, channel_axis=None, progress=Non
     >>> round(info["length"]), round(info["angle"])
     (15, 30)
     """
-    with _dropping_own_otfs():
+    # Every kernel update builds a convolution with a new kernel, and the OTF cache keeps the last 16: after
+    # an estimate it held 16 complex128 spectra of the last pyramid levels' domains (about 100 MB for a
+    # 1024x1024 window and a 65-pixel kernel, 3 bytes per value of a 12 MP colour photo) that nothing uses
+    # again, alive through the whole-image restoration that follows in deblur: dropped when it ends.
+    with otf_cache.transient():
         setup = _EstimateSetup.build(image, model, size, channel_axis, progress, refine, backend)
         if setup.model in _PARAMETRIC:
             psf, info = _fit_parametric(setup)
         else:
             psf, info = _fit_general(setup)
         return _finish(setup, psf, info)
-
-
-@contextlib.contextmanager
-def _dropping_own_otfs():
-    """Drop the OTFs that the estimate put into :data:`deconvkit.fft.otf_cache` when it ends.
-
-    Every kernel update builds a convolution with a new kernel, and the cache keeps the last 16 OTFs: after
-    an estimate it held 16 complex128 spectra of the last pyramid levels' domains (about 100 MB for a
-    1024x1024 window and a 65-pixel kernel, 3 bytes per value of a 12 MP colour photo) that nothing will
-    use again, and they stayed alive through the whole-image restoration that follows in :func:`deblur`,
-    on top of its own peak. Entries
-    that were there before the estimate are left alone. Cached or not, an OTF has the same values.
-    """
-    from ..fft import otf_cache
-
-    before = set(otf_cache._store)  # the cache is deconvkit's own; it has no public removal
-    try:
-        yield
-    finally:
-        for key in [key for key in otf_cache._store if key not in before]:
-            otf_cache._store.pop(key, None)
 
 
 @dataclasses.dataclass
