@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-__all__ = ["estimate_noise", "grouped_median", "jpeg_noise_sigma", "input_noise_sigma"]
+__all__ = ["estimate_noise", "grouped_median", "jpeg_noise_sigma", "input_noise_sigma", "with_input_noise"]
 
 # median(|N(0,1)|): converts a median absolute deviation into a standard deviation.
 _MAD_TO_SIGMA = 0.6744897501960817
@@ -290,6 +290,16 @@ _UNDO_ORIENTATION = {
     5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, 1), 7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
     8: lambda a: np.rot90(a, -1),
 }
+
+
+def with_input_noise(params: dict, image, info) -> dict:
+    """``params`` with ``noise_sigma`` set to :func:`input_noise_sigma` when they name none and the file
+    gives one (a JPEG); otherwise ``params`` unchanged. What ``deconvkit deblur`` and ``deconvkit batch``
+    pass to ``deconvolve`` for a file with a known PSF: the user's own value always wins."""
+    if "noise_sigma" in params:
+        return params
+    sigma = input_noise_sigma(image, info)
+    return params if sigma is None else {**params, "noise_sigma": sigma}
 
 
 def input_noise_sigma(image, info) -> float | None:

@@ -78,14 +78,12 @@ def run(args: argparse.Namespace) -> int:
     image, alpha, channel_axis = io.split_alpha(full, info)
     check_image_shape(image, channel_axis, args.input)
     psf, psf_spacing = (None, None) if blind else psf_for_input(args.psf, known, image.shape, channel_axis, info)
-    if not blind and "noise_sigma" not in settings:
+    if not blind:
         # A JPEG's noise reads 2-3x too low by the wavelet estimate (its quantisation removed the finest
-        # frequencies), which makes every method under-regularise: use its tables instead. None otherwise.
-        from ..noise import input_noise_sigma
+        # frequencies), which makes every method under-regularise: use its tables instead.
+        from ..noise import with_input_noise
 
-        sigma = input_noise_sigma(image, info)
-        if sigma is not None:
-            settings["noise_sigma"] = sigma
+        settings = with_input_noise(settings, image, info)
     started = time.perf_counter()
     with progress_bar("deblur", args.quiet) as progress:
         if not blind:

@@ -102,12 +102,11 @@ def restore_file(path, output, psf, method, params, overwrite=False):
             tiled_deconvolve(path, psf, method, output=output, overwrite=overwrite, **params)
             return path, "done", time.perf_counter() - started
         image, info = io.read_image(path)
-        if psf is not None and "noise_sigma" not in params:
-            # a JPEG's level from its tables, as `deconvkit deblur` gives it (None for other formats)
-            from ..noise import input_noise_sigma
+        if psf is not None:
+            # a JPEG's level from its tables, as `deconvkit deblur` gives it (other formats: unchanged)
+            from ..noise import with_input_noise
 
-            sigma = input_noise_sigma(image, info)
-            params = params if sigma is None else {**params, "noise_sigma": sigma}
+            params = with_input_noise(params, image, info)
         restored = _restore(image, info.channel_axis, psf, method, params)
         io.write_image(output, restored, like=info, overwrite=overwrite)
     except Exception as exc:  # noqa: BLE001 - reported per file, the batch goes on
